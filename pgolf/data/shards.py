@@ -1,0 +1,101 @@
+"""The token shard format, exactly as the challenge writes it.
+
+256 little-endian int32 header words (magic 20240520, version 1, token count N, zeros), then N
+little-endian uint16 tokens; the file is exactly 1024 + 2N bytes.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from pgolf.errors import PgolfError
+
+MAGIC = 20240520
+VERSION = 1
+HEADER_WORDS = 256
+HEADER_BYTES = HEADER_WORDS * 4
+
+
+def read_header(path: str | Path) -> int:
+    """Validate the header and file size; return the token count."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            raw = f.read(HEADER_BYTES)
+    except OSError as e:
+        raise PgolfError(f"{path}: cannot read shard ({e.strerror})") from None
+    if len(raw) < HEADER_BYTES:
+        raise PgolfError(f"{path}: truncated header ({len(raw)} of {HEADER_BYTES} bytes)")
+    header = np.frombuffer(raw, dtype="<i4")
+    if int(header[0]) != MAGIC:
+        raise PgolfError(f"{path}: wrong magic {int(header[0])} (expected {MAGIC}); not a token shard")
+    if int(header[1]) != VERSION:
+        raise PgolfError(f"{path}: unsupported shard version {int(header[1])} (expected {VERSION})")
+    n = int(header[2])
+    if n < 0:
+        raise PgolfError(f"{path}: negative token count {n} in header")
+    want = HEADER_BYTES + 2 * n
+    if size != want:
+        kind = "truncated" if size < want else "too long"
+        raise PgolfError(f"{path}: {kind}: header says {n} tokens ({want} bytes), file has {size} bytes")
+    return n
+
+
+def read_shard(path: str | Path, vocab_size: int | None = None) -> np.ndarray:
+    """All tokens of a shard as uint16; with ``vocab_size``, every token must be below it."""
+    n = read_header(path)
+    tokens = np.fromfile(path, dtype="<u2", count=n, offset=HEADER_BYTES)
+    if len(tokens) != n:
+        raise PgolfError(f"{path}: truncated: read {len(tokens)} of {n} tokens")
+    if vocab_size is not None and n:
+        hi = int(tokens.max())
+        if hi >= vocab_size:
+            pos = int(np.argmax(tokens >= vocab_size))
+            raise PgolfError(f"{path}: token {hi} at position {pos} is >= vocab size {vocab_size}")
+    return tokens
+
+
+def shard_bytes(tokens: np.ndarray) -> bytes:
+    """The exact bytes of a shard holding ``tokens``."""
+    tokens = np.asarray(tokens)
+    if tokens.size and (int(tokens.min()) < 0 or int(tokens.max()) > 65535):
+        raise PgolfError("shard tokens must fit in uint16")
+    header = np.zeros(HEADER_WORDS, dtype="<i4")
+    header[0], header[1], header[2] = MAGIC, VERSION, len(tokens)
+    return header.tobytes() + tokens.astype("<u2").tobytes()
+
+
+def atomic_write(path: str | Path, data: bytes) -> None:
+    """Write to a temporary name beside ``path``, then rename: never a half-written final file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_shard(path: str | Path, tokens: np.ndarray) -> None:
+    atomic_write(path, shard_bytes(tokens))
+
+
+def shard_files(data_path: str | Path, split: str) -> list[Path]:
+    """Sorted ``fineweb_{split}_*.bin`` files of a dataset folder; an error if there are none."""
+    files = sorted(Path(data_path).glob(f"fineweb_{split}_*.bin"))
+    if not files:
+        raise PgolfError(f"{data_path}: no fineweb_{split}_*.bin shards (run `pgolf data fetch` first)")
+    return files
+
+
+def load_split(data_path: str | Path, split: str, vocab_size: int | None = None) -> np.ndarray:
+    """All tokens of one split, shards concatenated in order."""
+    parts = [read_shard(f, vocab_size) for f in shard_files(data_path, split)]
+    return np.concatenate(parts) if len(parts) > 1 else parts[0]
