@@ -1,0 +1,1 @@
+"""The artifact: one model file holding everything evaluation needs besides the code."""

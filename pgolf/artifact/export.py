@@ -1,0 +1,29 @@
+"""Model <-> artifact: quantize and write a trained model; read, dequantize and rebuild one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from pgolf.artifact.container import read_artifact, write_artifact
+from pgolf.config import Config
+from pgolf.quant.quantize import dequantize_state_dict, quantize_state_dict
+
+
+def export_model(model: nn.Module, cfg: Config, path: str | Path) -> int:
+    """Write the artifact for ``model``; returns its size in bytes."""
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    return write_artifact(path, quantize_state_dict(state), cfg.to_dict())
+
+
+def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, Config]:
+    """Rebuild the model an artifact describes, with its dequantized weights, in eval mode."""
+    from pgolf.model import build_model
+
+    qstate, config = read_artifact(path)
+    cfg = Config.from_dict(config)
+    model = build_model(cfg)
+    model.load_state_dict(dequantize_state_dict(qstate), strict=True)
+    return model.to(device).eval(), cfg

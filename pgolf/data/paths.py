@@ -1,0 +1,47 @@
+"""Finding a dataset folder and its tokenizer from what a user typed.
+
+Accepts either a folder of shards (``.../datasets/fineweb10B_sp1024``) or a fetch/build root
+holding ``manifest.json``, ``datasets/`` and ``tokenizers/``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pgolf.errors import PgolfError
+
+
+def _manifest_root(dataset_dir: Path) -> Path | None:
+    for cand in (dataset_dir, dataset_dir.parent, dataset_dir.parent.parent):
+        if (cand / "manifest.json").is_file():
+            return cand
+    return None
+
+
+def resolve_data(path: str | Path, vocab_size: int | None = None) -> tuple[Path, Path | None]:
+    """(dataset folder with the shards, tokenizer model or None if it cannot be found)."""
+    path = Path(path)
+    if not path.exists():
+        raise PgolfError(f"{path}: no such data folder (run `pgolf data fetch` first)")
+    if any(path.glob("fineweb_*_*.bin")):
+        dataset_dir = path
+    else:
+        found = sorted(path.glob("datasets/fineweb10B_*"))
+        if vocab_size is not None:
+            found = [d for d in found if d.name.endswith(f"sp{vocab_size}")] or found
+        if not found:
+            raise PgolfError(f"{path}: neither shards nor a datasets/fineweb10B_* folder here")
+        dataset_dir = found[0]
+    root = _manifest_root(dataset_dir)
+    tokenizer = None
+    if root is not None:
+        manifest = json.loads((root / "manifest.json").read_text())
+        ds = next((d for d in manifest.get("datasets", []) if d.get("name") == dataset_dir.name), None)
+        tok = next((t for t in manifest.get("tokenizers", []) if ds and t.get("name") == ds.get("tokenizer_name")), None)
+        if tok and (root / tok["model_path"]).is_file():
+            tokenizer = root / tok["model_path"]
+    if tokenizer is None:
+        models = sorted((dataset_dir.parent.parent / "tokenizers").glob("*.model"))
+        tokenizer = models[0] if len(models) == 1 else None
+    return dataset_dir, tokenizer

@@ -1,0 +1,1 @@
+"""Optimizers and schedules: Muon for matrices, Adam for embeddings and scalars."""

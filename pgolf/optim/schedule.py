@@ -1,0 +1,28 @@
+"""Learning-rate and momentum schedules of the baseline.
+
+The LR multiplier is 1 until the warm-down, then falls linearly to 0. With a wall clock the
+warm-down is measured in time: it starts when the remaining time equals ``warmdown_iters``
+average steps, so a run of any speed ends its warm-down exactly as the clock runs out.
+"""
+
+from __future__ import annotations
+
+
+def lr_multiplier(step: int, elapsed_ms: float, iterations: int, warmdown_iters: int, max_wallclock_ms: float) -> float:
+    if warmdown_iters <= 0:
+        return 1.0
+    if max_wallclock_ms <= 0:
+        start = max(iterations - warmdown_iters, 0)
+        return 1.0 if step < start else max(iterations - step, 0) / warmdown_iters
+    step_ms = elapsed_ms / max(step, 1)
+    warmdown_ms = warmdown_iters * step_ms
+    remaining_ms = max(max_wallclock_ms - elapsed_ms, 0.0)
+    return remaining_ms / max(warmdown_ms, 1e-9) if remaining_ms <= warmdown_ms else 1.0
+
+
+def muon_momentum(step: int, start: float, end: float, warmup_steps: int) -> float:
+    """Linear ramp of Muon's momentum from ``start`` to ``end`` over ``warmup_steps``."""
+    if warmup_steps <= 0:
+        return end
+    frac = min(step / warmup_steps, 1.0)
+    return (1 - frac) * start + frac * end

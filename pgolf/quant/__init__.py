@@ -1,0 +1,1 @@
+"""Quantization: turn float weights into few-bit symbols plus scales, and back."""

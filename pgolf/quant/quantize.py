@@ -1,0 +1,75 @@
+"""The baseline's export quantization: per-row int8 with a high-percentile clip.
+
+2-D float tensors become int8 rows with one fp16 scale per row (clip at the 99.99984th
+percentile of |w| in the row, scale = clip / 127). Small float tensors (<= 65,536 values) pass
+through: the control scalars (gains, scales, mixes, skip weights) in fp32, the rest in fp16.
+Larger non-matrix float tensors get one int8 scale per tensor.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+CONTROL_PATTERNS = ("attn_scale", "mlp_scale", "resid_mix", "q_gain", "skip_weights")
+KEEP_FLOAT_MAX_NUMEL = 65_536
+CLIP_QUANTILE = 0.9999984
+
+
+@dataclass
+class QTensor:
+    """One stored tensor: ``kind`` is int8_rows | int8_tensor | fp16 | fp32 | raw."""
+
+    kind: str
+    shape: tuple[int, ...]
+    dtype: str  # the original torch dtype, e.g. "float32"
+    data: np.ndarray  # the symbols (int8) or the passed-through values
+    scale: np.ndarray | None = None  # fp16: one per row (int8_rows) or one (int8_tensor)
+
+
+def _dtype_name(t: torch.Tensor) -> str:
+    return str(t.dtype).removeprefix("torch.")
+
+
+def quantize_tensor(name: str, t: torch.Tensor) -> QTensor:
+    t = t.detach().cpu()
+    shape, dtype = tuple(t.shape), _dtype_name(t)
+    if not t.is_floating_point():
+        return QTensor("raw", shape, dtype, t.numpy().copy())
+    t = t.float()
+    if t.numel() <= KEEP_FLOAT_MAX_NUMEL:
+        if any(p in name for p in CONTROL_PATTERNS):
+            return QTensor("fp32", shape, dtype, t.numpy().astype(np.float32))
+        return QTensor("fp16", shape, dtype, t.numpy().astype(np.float16))
+    if t.ndim == 2:
+        clip = torch.quantile(t.abs(), CLIP_QUANTILE, dim=1)
+        scale = (clip / 127.0).clamp_min(1.0 / 127.0).to(torch.float16)
+        s = scale.float()[:, None]
+        q = torch.clamp(torch.round(torch.clamp(t, -clip[:, None], clip[:, None]) / s), -127, 127)
+        return QTensor("int8_rows", shape, dtype, q.to(torch.int8).numpy(), scale.numpy())
+    clip = torch.quantile(t.abs().flatten(), CLIP_QUANTILE) if t.numel() <= 16_000_000 else t.abs().max()
+    scale = (clip / 127.0).clamp_min(1.0 / 127.0).to(torch.float16).reshape(1)
+    q = torch.clamp(torch.round(torch.clamp(t, -clip, clip) / scale.float()), -127, 127)
+    return QTensor("int8_tensor", shape, dtype, q.to(torch.int8).numpy(), scale.numpy())
+
+
+def dequantize_tensor(q: QTensor) -> torch.Tensor:
+    dtype = getattr(torch, q.dtype)
+    data = torch.from_numpy(np.array(q.data))
+    if q.kind == "int8_rows":
+        out = data.float() * torch.from_numpy(q.scale).float()[:, None]
+    elif q.kind == "int8_tensor":
+        out = data.float() * float(q.scale[0])
+    else:
+        out = data
+    return out.to(dtype).reshape(q.shape)
+
+
+def quantize_state_dict(state: dict[str, torch.Tensor]) -> dict[str, QTensor]:
+    return {name: quantize_tensor(name, t) for name, t in state.items()}
+
+
+def dequantize_state_dict(qstate: dict[str, QTensor]) -> dict[str, torch.Tensor]:
+    return {name: dequantize_tensor(q) for name, q in qstate.items()}

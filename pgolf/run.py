@@ -1,0 +1,90 @@
+"""`pgolf run`: the main job, end to end on the mini data (what `make demo` calls).
+
+Fetch the data from a hub mirror into ``data/``, train the ``cpu-demo`` preset, export the
+artifact, score it again in a fresh `pgolf eval` process, check both scores agree, and write
+``runs/<id>/summary.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from pgolf.errors import PgolfError
+
+SUMMARY_KEYS = ("val_loss", "val_bpb", "bytes_code", "bytes_model", "bytes_total", "train_seconds",
+                "eval_seconds", "steps", "artifact", "run_dir")
+
+
+def fresh_eval(artifact: str, data: Path, tokenizer: Path) -> dict:
+    """`pgolf eval --json` in a new Python process; its JSON result."""
+    cmd = [sys.executable, "-m", "pgolf", "eval", artifact, "--data", str(data), "--tokenizer", str(tokenizer), "--json"]
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    if out.returncode != 0:
+        raise PgolfError(f"fresh-process eval failed: {out.stderr.strip().splitlines()[-1] if out.stderr.strip() else out.returncode}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main_job(args) -> dict:
+    from pgolf.cli import hub_mirror
+    from pgolf.data.fetch import fetch
+    from pgolf.data.paths import resolve_data
+    from pgolf.train.commands import config_from_args
+    from pgolf.train.loop import train
+
+    t0 = time.perf_counter()
+    mirror = args.mirror or hub_mirror()
+    print(f"[1/3] fetching sp1024 data into {args.dest}/ from {mirror or 'the Hugging Face hub'}", flush=True)
+    fetch(variant="sp1024", train_shards=args.train_shards, dest=args.dest, mirror=mirror, progress=sys.stderr.isatty())
+    dataset_dir, tokenizer = resolve_data(args.dest, 1024)
+    cfg = config_from_args(args, environ={}).replace(data_path=str(dataset_dir), tokenizer_path=str(tokenizer))
+    print(f"[2/3] training preset {args.preset} for up to {cfg.max_wallclock_seconds:.0f}s", flush=True)
+    summary = train(cfg, {}, progress=sys.stderr.isatty(), echo=not args.quiet)
+    print("[3/3] scoring the artifact in a fresh process", flush=True)
+    fresh = fresh_eval(summary["artifact"], dataset_dir, tokenizer)
+    agree = fresh["val_bpb"] == summary["val_bpb"] and fresh["val_loss"] == summary["val_loss"]
+    result = {k: summary[k] for k in SUMMARY_KEYS}
+    result.update(val_loss=fresh["val_loss"], val_bpb=fresh["val_bpb"], eval_seconds=fresh["eval_seconds"],
+                  train_eval_val_bpb=summary["val_bpb"], eval_agrees=agree, preset=args.preset,
+                  wall_seconds=time.perf_counter() - t0)
+    from pgolf.train.runlog import write_json
+
+    write_json(Path(summary["run_dir"]) / "summary.json", result)
+    return result
+
+
+def register(sub) -> None:
+    from pgolf.train.commands import add_config_args
+
+    p = sub.add_parser(
+        "run",
+        help="the main job: fetch mini data, train, export, evaluate in a fresh process",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--mirror", help="local hub mirror (default: $PGOLF_HUB_MIRROR, else the hub)")
+    p.add_argument("--dest", default="data", help="where the data goes (default: data)")
+    p.add_argument("--train-shards", type=int, default=2, help="train shards to fetch (default: 2)")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("--quiet", action="store_true", help="do not echo the training log")
+    add_config_args(p)
+    p.set_defaults(func=run, preset="cpu-demo")
+
+
+def run(args) -> int:
+    res = main_job(args)
+    if args.json:
+        print(json.dumps(res, sort_keys=True))
+        return 0
+    print(
+        f"\nval_bpb {res['val_bpb']:.4f} (val_loss {res['val_loss']:.4f}) after {res['steps']} steps in "
+        f"{res['train_seconds']:.0f}s; eval {res['eval_seconds']:.1f}s in a fresh process "
+        f"({'agrees exactly' if res['eval_agrees'] else 'DIFFERS from'} the in-training score)\n"
+        f"artifact {res['bytes_total']:,} bytes = model {res['bytes_model']:,} + code {res['bytes_code']:,}\n"
+        f"run folder: {res['run_dir']}"
+    )
+    return 0

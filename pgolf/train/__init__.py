@@ -1,0 +1,1 @@
+"""Training: the loop and clock, distributed helpers, run folders and logs."""

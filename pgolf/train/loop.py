@@ -1,0 +1,242 @@
+"""The training run: set up, compile warm-up, the timed loop, then export and round-trip eval.
+
+The clock counts only training steps: validation and the compile warm-up (on training data,
+after which weights and optimizer state are reset) are outside it. The warm-down follows the
+clock (see ``optim/schedule.py``), so the run ends on time on any hardware.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import math
+import time
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel as DDP
+
+from pgolf.artifact.export import export_model, load_model
+from pgolf.artifact.size import code_bytes, size_report
+from pgolf.config import Config
+from pgolf.data.bytes import load_table
+from pgolf.data.loader import BatchLoader
+from pgolf.data.shards import load_split
+from pgolf.eval.score import score_stream
+from pgolf.model import build_model
+from pgolf.optim.build import build_optimizers
+from pgolf.optim.schedule import lr_multiplier, muon_momentum
+from pgolf.optim.muon import Muon
+from pgolf.train import dist as pdist
+from pgolf.train.runlog import RunLog, code_version, environment, new_run_id
+
+ARTIFACT_NAME = "model.pgolf"
+CHECKPOINT_NAME = "checkpoint.pt"
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _mean_across_ranks(x: torch.Tensor) -> float:
+    if dist.is_available() and dist.is_initialized():
+        x = x.clone()
+        dist.all_reduce(x, op=dist.ReduceOp.AVG if x.is_cuda else dist.ReduceOp.SUM)
+        if not x.is_cuda:
+            x /= dist.get_world_size()
+    return x.item()
+
+
+def _any_rank(flag: bool, device: torch.device) -> bool:
+    if dist.is_available() and dist.is_initialized():
+        t = torch.tensor(int(flag), device=device)
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        return bool(t.item())
+    return flag
+
+
+def _resolve_run_id(cfg: Config) -> Config:
+    if cfg.run_id:
+        return cfg
+    ids = [new_run_id()]
+    if dist.is_available() and dist.is_initialized():
+        dist.broadcast_object_list(ids, src=0)
+    return cfg.replace(run_id=ids[0])
+
+
+def _use_compile(cfg: Config, device: torch.device) -> bool:
+    return cfg.compile == "on" or (cfg.compile == "auto" and device.type == "cuda")
+
+
+class Trainer:
+    """Holds the model, optimizers and data of one run; ``step()`` is one optimizer step."""
+
+    def __init__(self, cfg: Config, ctx: pdist.DistContext):
+        self.cfg, self.ctx = cfg, ctx
+        torch.manual_seed(cfg.seed)
+        self.model = build_model(cfg).to(ctx.device)
+        core = torch.compile(self.model, dynamic=False) if _use_compile(cfg, ctx.device) else self.model
+        self.net = DDP(core, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None) if ctx.distributed else core
+        self.opts = build_optimizers(self.model, cfg)
+        self.accum, self.local_tokens = pdist.micro_batch(cfg, ctx.world_size)
+        self.loader = BatchLoader(cfg.data_path, ctx.rank, ctx.world_size, cfg.vocab_size)
+        self.autocast = (
+            torch.autocast("cuda", dtype=torch.bfloat16) if ctx.device.type == "cuda" else contextlib.nullcontext()
+        )
+
+    def step(self, step: int, elapsed_ms: float) -> torch.Tensor:
+        cfg = self.cfg
+        for opt in self.opts:
+            opt.zero_grad(set_to_none=True)
+        total = torch.zeros((), device=self.ctx.device)
+        for micro in range(self.accum):
+            x, y = self.loader.next_batch(self.local_tokens, cfg.train_seq_len, self.ctx.device)
+            last = micro == self.accum - 1
+            sync = contextlib.nullcontext() if (last or not self.ctx.distributed) else self.net.no_sync()
+            with sync:
+                with self.autocast:
+                    loss = self.net(x, y)
+                (loss / self.accum).backward()
+            total += loss.detach()
+        mult = lr_multiplier(step, elapsed_ms, cfg.iterations, cfg.warmdown_iters, cfg.max_wallclock_seconds * 1000)
+        momentum = muon_momentum(step, cfg.muon_momentum_warmup_start, cfg.muon_momentum, cfg.muon_momentum_warmup_steps)
+        for opt in self.opts:
+            for group in opt.param_groups:
+                group["lr"] = group["base_lr"] * mult
+                if isinstance(opt, Muon):
+                    group["momentum"] = momentum
+        if cfg.grad_clip_norm > 0:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip_norm)
+        for opt in self.opts:
+            opt.step()
+        return total / self.accum
+
+    def warmup_and_reset(self, steps: int) -> None:
+        """Run ``steps`` steps on training data (to compile), then restore the initial state."""
+        if steps <= 0:
+            return
+        model_state = copy.deepcopy(self.model.state_dict())
+        opt_states = [copy.deepcopy(o.state_dict()) for o in self.opts]
+        for s in range(steps):
+            self.step(s, 0.0)
+        self.model.load_state_dict(model_state)
+        for opt, st in zip(self.opts, opt_states):
+            opt.load_state_dict(st)
+        self.loader.reset()
+        _sync(self.ctx.device)
+
+
+def _progress_bar(cfg: Config, enabled: bool):
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    if cfg.max_wallclock_seconds > 0:
+        return tqdm(total=round(cfg.max_wallclock_seconds), unit="s", desc="train", leave=False)
+    return tqdm(total=cfg.iterations, unit="step", desc="train", leave=False)
+
+
+def train(cfg: Config, environ: dict[str, str], progress: bool = False, echo: bool = True) -> dict:
+    """Train, export, and score the artifact; returns the run's summary (also in summary.json)."""
+    ctx = pdist.setup(cfg, environ)
+    try:
+        return _train(_resolve_run_id(cfg), ctx, progress and ctx.is_main, echo)
+    finally:
+        pdist.teardown()
+
+
+def _train(cfg: Config, ctx: pdist.DistContext, progress: bool, echo: bool) -> dict:
+    run_dir = Path(cfg.out_dir) / cfg.run_id
+    log = RunLog(run_dir, enabled=ctx.is_main, echo=echo)
+    log.json("config.json", cfg.to_dict())
+    env = dict(environment(), world_size=ctx.world_size, device=str(ctx.device), code_version=code_version())
+    log.line(f"run_id:{cfg.run_id} " + " ".join(f"{k}:{v}" for k, v in env.items()))
+    log.line("config: " + " ".join(f"{k}={v}" for k, v in sorted(cfg.to_dict().items())))
+
+    trainer = Trainer(cfg, ctx)
+    val_tokens = load_split(cfg.data_path, "val", cfg.vocab_size)
+    table = load_table(cfg.tokenizer_path)
+    eval_len = cfg.eval_seq_len or cfg.train_seq_len
+    n_params = sum(p.numel() for p in trainer.model.parameters())
+    log.line(f"model_params:{n_params} world_size:{ctx.world_size} grad_accum_steps:{trainer.accum} "
+             f"seq_len:{cfg.train_seq_len} batch_tokens:{cfg.train_batch_tokens}")
+
+    if _use_compile(cfg, ctx.device):
+        t = time.perf_counter()
+        trainer.warmup_and_reset(cfg.warmup_steps)
+        log.line(f"warmup_steps:{cfg.warmup_steps} warmup_time:{1000 * (time.perf_counter() - t):.0f}ms (not timed)")
+
+    cap_ms = cfg.max_wallclock_seconds * 1000
+    bar = _progress_bar(cfg, progress)
+    train_ms, step, stop_after, last_val = 0.0, 0, None, None
+    _sync(ctx.device)
+    t0 = time.perf_counter()
+    while True:
+        last = step == cfg.iterations or (stop_after is not None and step >= stop_after)
+        if last or (cfg.val_loss_every > 0 and step > 0 and step % cfg.val_loss_every == 0):
+            _sync(ctx.device)
+            train_ms += 1000 * (time.perf_counter() - t0)
+            last_val = score_stream(trainer.model, val_tokens, table, eval_len, cfg.val_batch_size, ctx.device)
+            log.line(f"step:{step}/{cfg.iterations} val_loss:{last_val['val_loss']:.4f} val_bpb:{last_val['val_bpb']:.4f} "
+                     f"train_time:{train_ms:.0f}ms step_avg:{train_ms / max(step, 1):.2f}ms")
+            log.metric(step=step, train_time_ms=round(train_ms), val_loss=last_val["val_loss"], val_bpb=last_val["val_bpb"])
+            _sync(ctx.device)
+            t0 = time.perf_counter()
+        if last:
+            break
+        loss = trainer.step(step, train_ms + 1000 * (time.perf_counter() - t0))
+        step += 1
+        now_ms = train_ms + 1000 * (time.perf_counter() - t0)
+        if cfg.train_log_every > 0 and (step % cfg.train_log_every == 0 or step <= 10):
+            train_loss = _mean_across_ranks(loss)
+            if not math.isfinite(train_loss):
+                log.line(f"step:{step} train_loss:{train_loss} — diverged, stopping")
+                stop_after = step
+            log.line(f"step:{step}/{cfg.iterations} train_loss:{train_loss:.4f} train_time:{now_ms:.0f}ms step_avg:{now_ms / step:.2f}ms")
+            log.metric(step=step, train_time_ms=round(now_ms), train_loss=train_loss)
+        if bar is not None:
+            bar.n = min(round(now_ms / 1000), bar.total) if cap_ms > 0 else step
+            bar.refresh()
+        if stop_after is None and cap_ms > 0 and _any_rank(now_ms >= cap_ms, ctx.device):
+            stop_after = step
+    if bar is not None:
+        bar.close()
+    log.line(f"stopping at step:{step}/{cfg.iterations} train_time:{train_ms:.0f}ms")
+    if ctx.device.type == "cuda":
+        log.line(f"peak memory allocated: {torch.cuda.max_memory_allocated(ctx.device) // 2**20} MiB")
+
+    summary = export_and_score(trainer.model, cfg, ctx, run_dir, log, val_tokens, table, eval_len)
+    summary.update(steps=step, train_seconds=train_ms / 1000, pre_quant_val_bpb=last_val["val_bpb"],
+                   pre_quant_val_loss=last_val["val_loss"])
+    log.json("summary.json", summary)
+    log.close()
+    size_report(summary["bytes_model"], summary["bytes_code"], summary["code_source"], cfg.allow_over_cap)
+    return summary
+
+
+def export_and_score(model, cfg: Config, ctx, run_dir: Path, log: RunLog, val_tokens, table, eval_len: int) -> dict:
+    """Save the raw checkpoint and the artifact (main rank), then score the artifact as eval would."""
+    artifact = run_dir / ARTIFACT_NAME
+    if ctx.is_main:
+        torch.save({"config": cfg.to_dict(), "model": model.state_dict()}, run_dir / CHECKPOINT_NAME)
+        model_bytes = export_model(model, cfg, artifact)
+    if ctx.distributed:
+        dist.barrier()
+    model_bytes = artifact.stat().st_size
+    code, modules = code_bytes()
+    sizes = size_report(model_bytes, code, "raw source of the pgolf modules loaded by train/export/eval",
+                        allow_over_cap=True)
+    log.line(f"Serialized model {cfg.quant_scheme}: {model_bytes} bytes")
+    log.line(f"Code size: {code} bytes ({len(modules)} modules: {' '.join(modules)})")
+    log.line(f"Total submission size {cfg.quant_scheme}: {sizes['bytes_total']} bytes (headroom {sizes['headroom']})")
+    _sync(ctx.device)
+    t = time.perf_counter()
+    rt_model, _ = load_model(artifact, ctx.device)
+    res = score_stream(rt_model, val_tokens, table, eval_len, cfg.val_batch_size, ctx.device)
+    _sync(ctx.device)
+    eval_s = time.perf_counter() - t
+    log.line(f"final_{cfg.quant_scheme}_roundtrip val_loss:{res['val_loss']:.4f} val_bpb:{res['val_bpb']:.4f} eval_time:{1000 * eval_s:.0f}ms")
+    log.line(f"final_{cfg.quant_scheme}_roundtrip_exact val_loss:{res['val_loss']:.8f} val_bpb:{res['val_bpb']:.8f}")
+    return dict(res, **sizes, eval_seconds=eval_s, artifact=str(artifact), run_dir=str(run_dir))

@@ -1,0 +1,25 @@
+"""Shared fixtures: the mini data mirror that sits beside the checkout (../shared/fineweb-mini)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+MINI = (REPO / ".." / "shared" / "fineweb-mini" / "datasets").resolve()
+MINI_DATASET = MINI / "datasets" / "fineweb10B_sp1024"
+MINI_TOKENIZER = MINI / "tokenizers" / "fineweb_1024_bpe.model"
+
+
+@pytest.fixture(scope="session")
+def mini() -> Path:
+    """The hub-layout mirror root: manifest.json, tokenizers/, datasets/fineweb10B_sp1024/."""
+    assert MINI.is_dir(), f"the mini data mirror is missing at {MINI}"
+    return MINI
+
+
+@pytest.fixture()
+def tiny_overrides(tmp_path) -> list[str]:
+    """key=value overrides that point the tiny preset at the mirror and a temp run folder."""
+    return [f"data_path={MINI_DATASET}", f"tokenizer_path={MINI_TOKENIZER}", f"out_dir={tmp_path / 'runs'}"]
