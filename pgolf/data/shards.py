@@ -52,10 +52,9 @@ def read_shard(path: str | Path, vocab_size: int | None = None) -> np.ndarray:
     if len(tokens) != n:
         raise PgolfError(f"{path}: truncated: read {len(tokens)} of {n} tokens")
     if vocab_size is not None and n:
-        hi = int(tokens.max())
-        if hi >= vocab_size:
+        if int(tokens.max()) >= vocab_size:
             pos = int(np.argmax(tokens >= vocab_size))
-            raise PgolfError(f"{path}: token {hi} at position {pos} is >= vocab size {vocab_size}")
+            raise PgolfError(f"{path}: token {int(tokens[pos])} at position {pos} is >= vocab size {vocab_size}")
     return tokens
 
 
