@@ -202,7 +202,8 @@ def run_proxy(args) -> int:
     if len(vocabs) > 1:
         raise PgolfError(f"recipes use different vocab sizes {sorted(vocabs)}; one proxy compares one dataset")
     out_dir = Path(args.out or f"runs/bench-proxy-{new_run_id()}")
-    dataset_dir, tok = prepare_data(pick_data(args.data), out_dir, vocabs.pop(), args.val_tokens)
+    source = pick_data(args.data)
+    dataset_dir, tok = prepare_data(source, out_dir, vocabs.pop(), args.val_tokens)
     device = pick_device(recipes[0].cfg)
     rows = []
     for i, r in enumerate(recipes, 1):
@@ -214,7 +215,7 @@ def run_proxy(args) -> int:
             row["projection"] = _projection(row["step_ms"], r.cfg, device, args.dp_efficiency)
         rows.append(row)
     rank_rows(rows)
-    doc = record("proxy", device, proxy_command(args), dict(seconds=args.seconds, data=str(dataset_dir),
+    doc = record("proxy", device, proxy_command(args), dict(seconds=args.seconds, data=str(dataset_dir), data_source=source,
                  val_tokens=args.val_tokens, out_dir=str(out_dir), rows=rows), args.label)
     if args.save:
         _save(doc, args, "proxy")

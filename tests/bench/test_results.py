@@ -38,3 +38,19 @@ def test_record_fields():
         assert key in doc["machine"]
     assert doc["commit"] and doc["created"][:2] == "20"
     json.dumps(doc)
+
+
+def test_proxy_table_in_readme_and_readme_command(tmp_path, capsys):
+    from pgolf.cli import main
+
+    ok = dict(recipe="tiny", rank=1, steps=12, tokens_seen=12_288, tokens_per_s=5000.0, peak_memory_bytes=None,
+              pre_quant_val_bpb=3.5, val_bpb=3.51, bytes_total=150_000)
+    doc = record("proxy", torch.device("cpu"), "pgolf bench proxy --recipe tiny --recipe 'tiny x=1'",
+                 dict(seconds=5, rows=[ok, dict(recipe="tiny x=1", error="boom")]))
+    save(doc, tmp_path / "results", "proxy")
+    (tmp_path / "README.md").unlink()
+    assert main(["bench", "readme", "--results-dir", str(tmp_path / "results")]) == 0
+    readme = (tmp_path / "README.md").read_text()
+    assert "| 1 | `tiny` | 12 | 12,288 | 5,000 | – | 3.5000 | 3.5100 | 150,000 |" in readme
+    assert "| – | `tiny x=1` | failed: boom |" in readme
+    assert main(["bench"]) == 2 and "SUBCOMMAND" in capsys.readouterr().out
