@@ -60,7 +60,8 @@ def register(sub) -> None:
         epilog="examples:\n  pgolf bench step --preset tiny --steps 5\n"
         "  pgolf bench step --preset cpu-demo --save --label '2-core CPU'\n"
         "  pgolf bench step --preset baseline --data data --save      # on one H100\n"
-        "  pgolf bench step --preset baseline compile=off --json",
+        "  pgolf bench step --preset baseline compile=off --json\n"
+        "On a shared CPU set OMP_NUM_THREADS=1: spinning OpenMP threads can make steps many times slower.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_config_args(p)
@@ -81,11 +82,13 @@ def register(sub) -> None:
         epilog="examples:\n"
         "  pgolf bench proxy --recipe tiny --recipe 'tiny num_layers=3' --seconds 5 --val-tokens 8192\n"
         "  pgolf bench proxy --recipe cpu-demo --recipe 'cpu-demo mlp_mult=3' --seconds 60 --save\n"
-        "  pgolf bench proxy --recipe baseline --recipe 'baseline num_layers=11' --seconds 300 --save  # one GPU",
+        "  pgolf bench proxy --recipe baseline --recipe 'baseline num_layers=11' --seconds 300 --save  # one GPU\n"
+        "On a shared CPU set OMP_NUM_THREADS=1 (the training processes inherit it).",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--recipe", action="append", required=True, metavar="'PRESET [key=value ...]'",
-                   help="a preset and Config overrides, quoted as one argument; repeat for each recipe")
+                   help="'PRESET [key=value ...]': a preset and Config overrides, quoted as one argument; "
+                   "repeat for each recipe")
     p.add_argument("--seconds", type=float, required=True, help="training wall-clock seconds per recipe")
     p.add_argument("--val-tokens", type=int, default=0,
                    help="score only the first whole val documents up to N tokens (default: all of val)")

@@ -119,6 +119,8 @@ def render_readme(results_dir: str | Path) -> str:
     out = [README_HEAD]
     if not docs:
         out.append("No results yet.\n")
+    elif set(by_device) == {"cpu"}:
+        out.append("No GPU result yet: the commands to run on one H100 are at the end of docs/bench.md.\n")
     for device in sorted(by_device):
         items = sorted(by_device[device], key=lambda pd: (pd[1]["created"], pd[0].name))
         out.append(f"## {device}\n")
