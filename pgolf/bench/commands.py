@@ -115,6 +115,11 @@ def _projection(step_ms: float, cfg, device, dp_efficiency: float | None) -> dic
                    dp_efficiency=dp_efficiency or DP_EFFICIENCY)
 
 
+def _check_efficiency(value: float | None) -> None:
+    if value is not None and not 0 < value <= 1:
+        raise PgolfError(f"--dp-efficiency {value:g} must be in (0, 1]")
+
+
 def _save(doc: dict, args, what: str) -> None:
     from pgolf.bench.results import save
 
@@ -144,6 +149,7 @@ def run_step(args) -> int:
     from pgolf.train.commands import config_from_args
 
     cfg = config_from_args(args)
+    _check_efficiency(args.dp_efficiency)
     if args.warmup < 1 or args.steps < 1:
         raise PgolfError("--warmup and --steps must be at least 1")
     dataset_dir, tok = resolve_data(pick_data(args.data, cfg.data_path), cfg.vocab_size)
@@ -200,6 +206,7 @@ def run_proxy(args) -> int:
 
     if args.seconds <= 0:
         raise PgolfError("--seconds must be positive")
+    _check_efficiency(args.dp_efficiency)
     recipes = [parse_recipe(r) for r in args.recipe]
     vocabs = {r.cfg.vocab_size for r in recipes}
     if len(vocabs) > 1:

@@ -71,3 +71,13 @@ def test_failed_child_gives_its_last_error_line():
     code, last = _train_child([sys.executable, "-c", "import sys; print('x', file=sys.stderr); sys.exit('boom')"],
                               1.0, "t", progress=False)
     assert code == 1 and last == "boom"
+
+
+@pytest.mark.parametrize("extra, word", [(["--dp-efficiency", "2"], "dp-efficiency"), (["--seconds", "0"], "seconds"),
+                                         (["--recipe", "tiny vocab_size=512"], "vocab sizes")])
+def test_bad_arguments_fail_before_training(tmp_path, capsys, extra, word):
+    args = ["bench", "proxy", "--recipe", "tiny", "--seconds", "1", "--out", str(tmp_path / "p"), *extra]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("pgolf: error:") and err.count("\n") == 1 and word in err
+    assert not (tmp_path / "p").exists()
