@@ -62,3 +62,18 @@ def test_bad_inputs(kw):
 def test_describe_names_the_assumptions():
     text = describe(project(313.2, BATCH, grad_accum_total=8, dp_efficiency=0.9))
     assert "13,793 steps" in text and "efficiency 0.90" in text
+
+
+def test_gpu_results_get_a_projection_cpu_results_do_not(monkeypatch):
+    import torch
+
+    from pgolf.bench.commands import _projection
+    from pgolf.config import load_config
+
+    cfg = load_config("baseline")
+    assert _projection(313.2, cfg, torch.device("cpu"), None) is None
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda dev=None: "NVIDIA H100 80GB HBM3")
+    p = _projection(313.2, cfg, torch.device("cuda", 0), None)
+    assert p["valid"] and p["steps"] == 13_793 and p["dp_efficiency"] == 0.9
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda dev=None: "NVIDIA A100-SXM4-80GB")
+    assert _projection(313.2, cfg, torch.device("cuda", 0), 0.8)["h100_speed_factor"] == pytest.approx(312 / 989.4)
