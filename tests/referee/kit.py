@@ -64,3 +64,36 @@ def make_record(folder: Path, seeds=(1, 2, 3), bpbs=(1.2001, 1.2010, 1.1995), tp
     sub.update(submission or {})
     (folder / "submission.json").write_text(json.dumps(sub, indent=2))
     return folder
+
+
+def make_run(folder: Path, seed: int, bpb: float, loss: float, code_version: str = "0aeb812c32ed",
+             model_bytes: int = 91878, train_gpt: str | None = CODE, **config) -> Path:
+    """A finished pgolf run folder (config.json, summary.json, train.log as the loop writes it, model)."""
+    from pgolf.config import load_config
+
+    cfg = load_config("tiny", seed=seed, run_id=folder.name, out_dir=str(folder.parent), **config).to_dict()
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "config.json").write_text(json.dumps(cfg, indent=2, sort_keys=True))
+    (folder / "model.pgolf").write_bytes(bytes(range(256)) * (model_bytes // 256) + b"\0" * (model_bytes % 256))
+    if train_gpt is not None:
+        (folder / "train_gpt.py").write_text(train_gpt)
+    log = [
+        f"run_id:{folder.name} python:3.11.7 torch:2.13.0+cpu platform:Linux-6-x86_64 cuda:None gpu:None cpu_threads:2 "
+        f"world_size:1 device:cpu code_version:{code_version}",
+        "config: " + " ".join(f"{k}={v}" for k, v in sorted(cfg.items())),
+        "model_params:47396 world_size:1 grad_accum_steps:2 seq_len:64 batch_tokens:1024",
+        "step:1/6 train_loss:6.9315 train_time:3524ms step_avg:3523.59ms",
+        f"step:6/6 val_loss:{loss + 0.01:.4f} val_bpb:{bpb + 0.01:.4f} train_time:6019ms step_avg:1003.21ms",
+        "stopping at step:6/6 train_time:6019ms",
+        f"Serialized model int8_zlib: {model_bytes} bytes",
+        "Code size: 61514 bytes (26 modules: pgolf pgolf.config)",
+        f"Total submission size int8_zlib: {model_bytes + 61514} bytes (headroom {16_000_000 - model_bytes - 61514})",
+        f"final_int8_zlib_roundtrip val_loss:{loss:.4f} val_bpb:{bpb:.4f} eval_time:31041ms",
+        f"final_int8_zlib_roundtrip_exact val_loss:{loss:.8f} val_bpb:{bpb:.8f}",
+    ]
+    (folder / "train.log").write_text("\n".join(log) + "\n")
+    summary = {"val_loss": loss, "val_bpb": bpb, "bytes_model": model_bytes, "bytes_code": 61514,
+               "bytes_total": model_bytes + 61514, "artifact": str(folder / "model.pgolf"), "run_dir": str(folder),
+               "steps": 6, "train_seconds": 6.019, "eval_seconds": 31.041, "code_source": "raw"}
+    (folder / "summary.json").write_text(json.dumps(summary))
+    return folder
