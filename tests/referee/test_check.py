@@ -159,3 +159,68 @@ def test_train_shard_containing_a_val_document_fails_overlap(tmp_path):
     rep = check_folder(folder, data=leaky)
     assert status(rep, "train_val_overlap") == "fail"
     assert "val doc 7" in next(v["detail"] for v in rep["rules"] if v["rule"] == "train_val_overlap")
+
+
+def test_byte_table_file_round_trips(tmp_path):
+    from pgolf.data.bytes import load_table
+    from pgolf.referee.dataproof import load_byte_table, save_byte_table
+    from tests.conftest import MINI_TOKENIZER
+
+    table = load_table(MINI_TOKENIZER)
+    save_byte_table(table, tmp_path / "byte_table.json")
+    back = load_byte_table(tmp_path / "byte_table.json")
+    for name in ("base", "leading_space", "boundary"):
+        assert np.array_equal(getattr(table, name), getattr(back, name))
+
+
+def test_tokenizer_double_counting_the_space_fails_the_proof(tmp_path):
+    pytest.importorskip("pgolf.data.prove")
+    import shutil
+
+    from pgolf.data.bytes import ByteTable, load_table
+    from pgolf.referee.dataproof import save_byte_table
+    from tests.conftest import MINI, MINI_TOKENIZER
+
+    good = make_record(tmp_path / "good")
+    shutil.copyfile(MINI_TOKENIZER, good / "fineweb_1024_bpe.model")
+    save_byte_table(load_table(MINI_TOKENIZER), good / "byte_table.json")
+    assert status(check_folder(good, data=MINI), "tokenizer_bytes") == "pass"
+    bad = make_record(tmp_path / "bad")
+    shutil.copyfile(MINI_TOKENIZER, bad / "fineweb_1024_bpe.model")
+    t = load_table(MINI_TOKENIZER)
+    # the marker counted in the piece's length and again as the space: "▁the" = 4 + 1 bytes
+    doubled = ByteTable(base=t.base + t.leading_space.astype(np.int32), leading_space=t.leading_space, boundary=t.boundary)
+    save_byte_table(doubled, bad / "byte_table.json")
+    rep = check_folder(bad, data=MINI)
+    assert status(rep, "tokenizer_bytes") == "fail" and not rep["ok"]
+
+
+def test_tokenizer_rule_passes_the_shipped_table_to_prove(tmp_path, monkeypatch):
+    """Wiring only, with a stand-in for pgolf.data.prove: the shipped byte table reaches prove()."""
+    import sys
+    import types
+
+    from pgolf.data.bytes import load_table
+    from pgolf.referee.dataproof import save_byte_table
+    from tests.conftest import MINI_TOKENIZER
+
+    calls = []
+
+    def fake_prove(data, tokenizer=None, docs=None, byte_table=None, progress=False):
+        calls.append((data, tokenizer, byte_table))
+        ok = byte_table is None or int(byte_table.base.sum()) == int(load_table(tokenizer).base.sum())
+        return {"ok": ok, "reference": "utf-8", "mismatches": 0 if ok else 3, "first_mismatch": None if ok else {"doc": 0},
+                "bytes_counted": 10 if ok else 13, "bytes_reference": 10}
+
+    monkeypatch.setitem(sys.modules, "pgolf.data.prove", types.SimpleNamespace(prove=fake_prove))
+    folder = make_record(tmp_path / "rec")
+    (folder / "tokenizers").mkdir()
+    (folder / "tokenizers" / "tok.model").write_bytes(MINI_TOKENIZER.read_bytes())
+    assert status(check_folder(folder), "tokenizer_bytes") == "not-checkable"  # no --data
+    assert status(check_folder(folder, data=tmp_path), "tokenizer_bytes") == "pass"
+    assert calls[-1][2] is None  # no table shipped: prove derives it from the tokenizer
+    t = load_table(MINI_TOKENIZER)
+    t.base[5] += 1
+    save_byte_table(t, folder / "tokenizers" / "byte_table.json")
+    rep = check_folder(folder, data=tmp_path)
+    assert status(rep, "tokenizer_bytes") == "fail" and calls[-1][2] is not None
