@@ -134,8 +134,11 @@ def overlap_rule(data: str | Path | None) -> dict:
     name = "train_val_overlap"
     if data is None:
         return verdict(name, NA, "pass --data to fingerprint train documents against val documents")
-    dataset_dir, _ = resolve_data(data)
-    res = find_overlap(dataset_dir)
+    try:
+        dataset_dir, _ = resolve_data(data)
+        res = find_overlap(dataset_dir)
+    except PgolfError as e:
+        return verdict(name, NA, str(e))
     head = (f"{dataset_dir.name}: {res['val_docs_checked']:,} val documents (>= {res['min_tokens']} tokens) vs "
             f"{res['train_docs']:,} train documents")
     if res["overlapping"]:
