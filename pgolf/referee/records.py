@@ -227,9 +227,9 @@ class Record:
     def seed_bpbs(self) -> list[float]:
         """Per-seed val_bpb: from the logs, else from submission.json's seed_results."""
         vals = [lg.val_bpb for lg in self.scored_logs]
-        if vals:
-            return vals
-        return [float(r["val_bpb"]) for r in submission_seed_results(self.submission).values() if "val_bpb" in r]
+        claimed = [float(r["val_bpb"]) for r in submission_seed_results(self.submission).values()
+                   if isinstance(r.get("val_bpb"), (int, float))]
+        return claimed if len(claimed) > len(vals) else vals
 
     def mean_bpb(self) -> float | None:
         if self.submission and isinstance(self.submission.get("val_bpb"), (int, float)):
@@ -247,6 +247,25 @@ class Record:
         return None
 
 
+# other spellings seen in submission.json files -> the keys in REFERENCE.md
+ALIASES = {"val_bpb": ("val_bpb_mean", "mean_val_bpb"), "val_loss": ("val_loss_mean", "mean_val_loss"),
+           "author": ("author_name",), "github_id": ("author_github", "github"),
+           "bytes_total": ("artifact_bytes", "total_bytes")}
+
+
+def normalize_submission(sub: dict) -> dict:
+    out = dict(sub)
+    for key, others in ALIASES.items():
+        if key not in out:
+            for o in others:
+                if o in sub:
+                    out[key] = sub[o]
+                    break
+    if isinstance(out.get("seeds"), list) and not all(isinstance(s, int) for s in out["seeds"]):
+        out.pop("seeds")  # some entries listed their per-seed scores under "seeds"
+    return out
+
+
 def submission_seed_results(sub: dict | None) -> dict[str, dict]:
     """``seed_results`` as {seed string: dict}; accepts a dict or a list of dicts with a ``seed``."""
     res = (sub or {}).get("seed_results") or {}
@@ -261,7 +280,7 @@ def read_record(folder: str | Path) -> Record:
         raise PgolfError(f"{folder}: no such record folder")
     files = sorted(p.name for p in folder.iterdir() if p.is_file())
     sub_path = folder / "submission.json"
-    submission = read_json(sub_path) if sub_path.is_file() else None
+    submission = normalize_submission(read_json(sub_path)) if sub_path.is_file() else None
     by_seed: dict[object, SeedLog] = {}
     for p in sorted(folder.glob("*.log")):
         lg = parse_log(p)
@@ -269,8 +288,9 @@ def read_record(folder: str | Path) -> Record:
             continue  # not a run log (e.g. a setup transcript)
         key = lg.seed if lg.seed is not None else p.name
         by_seed[key] = _merge(by_seed[key], lg) if key in by_seed else lg
-    logs = list(by_seed.values())
-    # prefer train_seed<S>.log as the named evidence when a train.log copy duplicates it
+    seeded = [(lg.val_bpb, lg.train_ms) for k, lg in by_seed.items() if isinstance(k, int)]
+    # a seedless train.log that repeats a seed's log (same score and time) is a copy, not a seed
+    logs = [lg for k, lg in by_seed.items() if isinstance(k, int) or (lg.val_bpb, lg.train_ms) not in seeded]
     train_gpt = folder / "train_gpt.py"
     search = [folder, folder / "tokenizers", folder / "tokenizer"]
     tokenizers = sorted(p for d in search if d.is_dir() for p in d.glob("*.model"))

@@ -224,3 +224,16 @@ def test_tokenizer_rule_passes_the_shipped_table_to_prove(tmp_path, monkeypatch)
     save_byte_table(t, folder / "tokenizers" / "byte_table.json")
     rep = check_folder(folder, data=tmp_path)
     assert status(rep, "tokenizer_bytes") == "fail" and calls[-1][2] is not None
+
+
+def test_variants_copies_and_errors(tmp_path, capsys):
+    folder = make_record(tmp_path / "rec", seeds=(42, 7), bpbs=(1.10, 1.11))
+    (folder / "train.log").write_text((folder / "train_seed42.log").read_text().replace("seed:42\n", ""))
+    sub = json.loads((folder / "submission.json").read_text())
+    sub["val_bpb_mean"] = sub.pop("val_bpb")
+    (folder / "submission.json").write_text(json.dumps(sub))
+    rec = read_record(folder)
+    assert sorted(lg.seed for lg in rec.logs) == [7, 42]  # the seedless copy of seed 42 is not a third seed
+    assert status(check_folder(folder), "submission_agrees") == "pass"
+    assert main(["check", str(tmp_path / "missing")]) == 2
+    assert capsys.readouterr().err.startswith("pgolf: error:")
