@@ -74,7 +74,9 @@ def write_png(rows: list[dict], path: str | Path) -> None:
         return dt.date.fromisoformat(r["date"]).toordinal()
 
     best = best_over_time(rows)
-    best_over_time_png([(day(r), r["val_bpb"]) for r in dated], [(day(r), r["val_bpb"]) for r in best], path)
+    dates = sorted(r["date"] for r in dated)
+    best_over_time_png([(day(r), r["val_bpb"]) for r in dated], [(day(r), r["val_bpb"]) for r in best], path,
+                       (dates[0], dates[-1]))
 
 
 def write_markdown(rows: list[dict], path: str | Path) -> None:

@@ -23,6 +23,14 @@ def png_bytes(rgb: np.ndarray) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b"")
 
 
+# 3x5 pixel glyphs (rows of 3 bits) for axis labels: digits, '.', '-'
+GLYPHS = {
+    "0": (7, 5, 5, 5, 7), "1": (2, 6, 2, 2, 7), "2": (7, 1, 7, 4, 7), "3": (7, 1, 7, 1, 7), "4": (5, 5, 7, 1, 1),
+    "5": (7, 4, 7, 1, 7), "6": (7, 4, 7, 5, 7), "7": (7, 1, 1, 1, 1), "8": (7, 5, 7, 5, 7), "9": (7, 5, 7, 1, 7),
+    ".": (0, 0, 0, 0, 2), "-": (0, 0, 7, 0, 0), " ": (0, 0, 0, 0, 0),
+}
+
+
 class Canvas:
     def __init__(self, width: int = 720, height: int = 400, margin: int = 40):
         self.w, self.h, self.m = width, height, margin
@@ -36,6 +44,15 @@ class Canvas:
         n = int(max(abs(x1 - x0), abs(y1 - y0))) + 1
         for t in np.linspace(0.0, 1.0, n + 1):
             self._dot(x0 + (x1 - x0) * t, y0 + (y1 - y0) * t, color, r)
+
+    def text(self, x: float, y: float, s: str, color=(0, 0, 0), scale: int = 2) -> None:
+        """Digits, '.' and '-' with the top-left corner at (x, y)."""
+        for i, ch in enumerate(s):
+            for row, bits in enumerate(GLYPHS.get(ch, GLYPHS[" "])):
+                for col in range(3):
+                    if bits >> (2 - col) & 1:
+                        x0, y0 = int(x) + (4 * i + col) * scale, int(y) + row * scale
+                        self.img[max(y0, 0):max(y0 + scale, 0), max(x0, 0):max(x0 + scale, 0)] = color
 
     def frame(self, xs: list[float], ys: list[float]):
         """A function mapping data (x, y) to pixels, fitted to the ranges of xs and ys, and the axes."""
@@ -55,10 +72,17 @@ class Canvas:
         atomic_write(path, png_bytes(self.img))
 
 
-def best_over_time_png(points: list[tuple[float, float]], best: list[tuple[float, float]], path: str | Path) -> None:
-    """Every record (grey dots) and the best score so far (a blue step line), x = day, y = val_bpb."""
-    c = Canvas()
-    to_px = c.frame([p[0] for p in points], [p[1] for p in points])
+def best_over_time_png(points: list[tuple[float, float]], best: list[tuple[float, float]], path: str | Path,
+                       x_labels: tuple[str, str] = ("", "")) -> None:
+    """Every record (grey dots) and the best score so far (a blue step line), x = day, y = val_bpb;
+    the y axis is labelled with its extremes, the x axis with ``x_labels`` (first and last)."""
+    c = Canvas(margin=60)
+    ys = [p[1] for p in points]
+    to_px = c.frame([p[0] for p in points], ys)
+    c.text(4, c.m - 5, f"{max(ys):.4f}")
+    c.text(4, c.h - c.m - 5, f"{min(ys):.4f}")
+    c.text(c.m, c.h - c.m + 8, x_labels[0])
+    c.text(c.w - c.m - 8 * len(x_labels[1]), c.h - c.m + 8, x_labels[1])
     for x, y in points:
         c._dot(*to_px(x, y), (150, 150, 150), 2)
     for (xa, ya), (xb, yb) in zip(best[:-1], best[1:]):
