@@ -38,7 +38,7 @@ def check_folder(folder: str | Path, against: str | Path | None = None, sota_bpb
         rules.submission_agrees(rec),
         rules.one_code_and_config(rec),
         *rules.data_rules(rec, data),
-        rules.score_first_audit(rec),
+        rules.score_first_audit(rec, data),
         rules.significance(rec, ref_bpb, ref_seeds),
     ]
     failed = [v["rule"] for v in verdicts if v["status"] == rules.FAIL]

@@ -66,7 +66,10 @@ def tokenizer_rule(rec: Record, data: str | Path | None) -> dict:
     for tok in rec.tokenizers:
         tables = [p for p in rec.byte_tables if p.parent == tok.parent] or rec.byte_tables
         table = load_byte_table(tables[0]) if tables else None
-        res = prove(str(data), tokenizer=str(tok), byte_table=table, progress=False)
+        try:
+            res = prove(str(data), tokenizer=str(tok), byte_table=table, progress=False)
+        except PgolfError as e:
+            return verdict(name, NA, f"{tok.name}: cannot prove: {e}")
         src = f" with {tables[0].name}" if tables else ""
         detail = (f"{tok.name}{src}: counted {res.get('bytes_counted', 0):,} bytes vs "
                   f"{res.get('bytes_reference', 0):,} ({res.get('reference')}), {res.get('mismatches', 0)} mismatching documents")

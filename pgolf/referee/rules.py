@@ -221,7 +221,7 @@ def significance(rec: Record, reference_bpb: float | None, reference_seeds: list
                    f"({'<' if status == PASS else '>='} {res['alpha']})", stats=res)
 
 
-def score_first_audit(rec: Record) -> dict:
+def score_first_audit(rec: Record, data: str | Path | None = None) -> dict:
     if not rec.audits:
         return verdict("score_first_audit", NA, "no *audit*.json report in the folder")
     from pgolf.referee.records import read_json
@@ -232,14 +232,29 @@ def score_first_audit(rec: Record) -> dict:
         own = [(p.name, read_json(p).get("ok")) for p in rec.audits]
         return verdict("score_first_audit", NA, "pgolf.eval.audit is not installed; the report(s) say "
                        + ", ".join(f"{n}: ok={v}" for n, v in own))
+    from pgolf.errors import PgolfError
+
+    tokens, against = None, ""
+    if data is not None:  # with the val tokens, the report's stream length and BOS positions are verified too
+        from pgolf.data.paths import resolve_data
+        from pgolf.data.shards import load_split
+
+        try:
+            tokens, against = load_split(resolve_data(data)[0], "val"), " against the val tokens"
+        except PgolfError:
+            tokens = None
     bad, good = [], []
     for p in rec.audits:
-        res = check_audit(p)
+        try:
+            res = check_audit(p, tokens) if tokens is not None else check_audit(p)
+        except (KeyError, TypeError, ValueError, PgolfError) as e:
+            bad.append(f"{p.name} is not a readable audit report ({type(e).__name__}: {e})")
+            continue
         failed = [k for k, c in (res.get("checks") or {}).items() if not (c or {}).get("ok")]
         (good if res.get("ok") else bad).append(f"{p.name}" + (f" (failed: {', '.join(failed)})" if failed else ""))
     if bad:
         return verdict("score_first_audit", FAIL, "audit fails: " + "; ".join(bad))
-    return verdict("score_first_audit", PASS, "audit passes: " + ", ".join(good))
+    return verdict("score_first_audit", PASS, "audit passes" + against + ": " + ", ".join(good))
 
 
 def data_rules(rec: Record, data: str | Path | None) -> list[dict]:
