@@ -182,8 +182,13 @@ def tolerance(value) -> float:
 
 def read_json(path: Path) -> dict:
     try:
-        obj = json.loads(path.read_text(encoding="utf-8"), parse_float=Num)
-    except (OSError, UnicodeDecodeError) as e:
+        raw = path.read_bytes()
+        if raw[:2] == b"\x1f\x8b":
+            import gzip
+
+            raw = gzip.decompress(raw)
+        obj = json.loads(raw.decode("utf-8"), parse_float=Num)
+    except (OSError, EOFError, UnicodeDecodeError) as e:
         raise PgolfError(f"{path}: cannot read ({e})") from None
     except json.JSONDecodeError as e:
         raise PgolfError(f"{path}: not valid JSON ({e.msg} at line {e.lineno})") from None
@@ -297,7 +302,7 @@ def read_record(folder: str | Path) -> Record:
     byte_tables = sorted(p for d in search if d.is_dir() for p in d.glob("*byte_table*.json"))
     models = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in MODEL_SUFFIXES
                     and not p.name.startswith("fineweb_"))
-    audits = sorted(p for p in folder.glob("*audit*.json"))
+    audits = sorted(p for pat in ("*audit*.json", "*audit*.json.gz") for p in folder.glob(pat))
     return Record(folder=folder, submission=submission, logs=logs,
                   train_gpt=train_gpt if train_gpt.is_file() else None, model_files=models,
                   tokenizers=tokenizers, byte_tables=byte_tables, audits=audits, files=files)

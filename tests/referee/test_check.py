@@ -237,3 +237,21 @@ def test_variants_copies_and_errors(tmp_path, capsys):
     assert status(check_folder(folder), "submission_agrees") == "pass"
     assert main(["check", str(tmp_path / "missing")]) == 2
     assert capsys.readouterr().err.startswith("pgolf: error:")
+
+
+def test_real_audit_reports(tmp_path):
+    audit = pytest.importorskip("pgolf.eval.audit")
+
+    def report(scores):
+        trail = audit.AuditTrail(n_tokens=10, vocab_size=1024)
+        for lo, hi in scores:
+            trail.sample(lo, prob_sum=1.0, p_target=0.5, nll=float(np.log(2)), vocab=1024)
+            trail.score([(lo, hi)])
+        return audit.build_report([trail.rank_record()], "plain", 10, 1024, [])
+
+    folder = make_record(tmp_path / "rec")
+    audit.write_report(folder / "eval_audit.json.gz", report([(1, 10)]))
+    assert status(check_folder(folder), "score_first_audit") == "pass"
+    audit.write_report(folder / "eval_audit.json.gz", report([(1, 10), (4, 6)]))  # tokens 4, 5 scored twice
+    rep = check_folder(folder)
+    assert status(rep, "score_first_audit") == "fail" and not rep["ok"]
