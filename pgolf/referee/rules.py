@@ -218,7 +218,9 @@ def significance(rec: Record, reference_bpb: float | None, reference_seeds: list
     status = PASS if p is not None and p < res["alpha"] else FAIL
     return verdict("significance", status, f"mean {res['mean_bpb']:.5f} over {res['n']} seeds vs reference "
                    f"{reference_bpb:.5f} - {res['margin_bpb']:.5f} (0.005 nats): p = {p:.3g} "
-                   f"({'<' if status == PASS else '>='} {res['alpha']})", stats=res)
+                   f"({'<' if status == PASS else '>='} {res['alpha']}); 0.005-BPB margin: p = {res['p_margin_bpb']:.3g}"
+                   + (f"; Welch vs {res['reference_n']} seeds: p = {res['p_welch']:.3g}" if res["p_welch"] is not None else "")
+                   + (f"; seeds needed: {res['seeds_needed']}" if res["seeds_needed"] else ""), stats=res)
 
 
 def score_first_audit(rec: Record, data: str | Path | None = None) -> dict:
