@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from pgolf.errors import PgolfError
@@ -159,7 +160,10 @@ def run_stats(args) -> int:
 def run_leaderboard(args) -> int:
     from pgolf.referee.leaderboard import collect, markdown, write_markdown, write_png
 
-    rows = collect(args.dir)
+    skipped: list[str] = []
+    rows = collect(args.dir, skipped)
+    for err in skipped:
+        print(f"pgolf: skipped {err}", file=sys.stderr)
     if args.md:
         write_markdown(rows, args.md)
     if args.png:

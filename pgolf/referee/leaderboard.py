@@ -18,8 +18,9 @@ def _date(sub: dict, folder: Path) -> str | None:
     return m.group(1) if m else None
 
 
-def collect(root: str | Path) -> list[dict]:
-    """One row per record folder under ``root`` that states a val_bpb, sorted best first."""
+def collect(root: str | Path, skipped: list[str] | None = None) -> list[dict]:
+    """One row per record folder under ``root`` that states a val_bpb, sorted best first; folders
+    that cannot be read are left out, their errors appended to ``skipped``."""
     root = Path(root)
     if not root.is_dir():
         raise PgolfError(f"{root}: no such records folder")
@@ -27,7 +28,12 @@ def collect(root: str | Path) -> list[dict]:
     for folder in sorted(p for p in root.iterdir() if p.is_dir()):
         if not (folder / "submission.json").is_file() and not any(folder.glob("*.log")):
             continue
-        rec = read_record(folder)
+        try:
+            rec = read_record(folder)
+        except PgolfError as e:
+            if skipped is not None:
+                skipped.append(str(e))
+            continue
         bpb = rec.mean_bpb()
         if bpb is None:
             continue

@@ -26,7 +26,8 @@ from pathlib import Path
 from pgolf.errors import PgolfError
 
 NUM = r"(-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)"
-MODEL_SUFFIXES = (".pgolf", ".ptz", ".pt", ".bin", ".brotli", ".xz", ".zst", ".lzma", ".zlib", ".int8", ".int6")
+# compressed model files a record may ship (a raw .pt checkpoint is not the artifact)
+MODEL_SUFFIXES = (".pgolf", ".ptz", ".brotli", ".xz", ".zst", ".lzma", ".zlib", ".int8", ".int6")
 # config keys that may differ between seeds of one submission
 PER_SEED_KEYS = {"seed", "run_id", "out_dir", "data_path", "tokenizer_path", "logfile", "log_file",
                  "run_name", "output_dir", "checkpoint", "artifact_dir"}
@@ -300,8 +301,7 @@ def read_record(folder: str | Path) -> Record:
     search = [folder, folder / "tokenizers", folder / "tokenizer"]
     tokenizers = sorted(p for d in search if d.is_dir() for p in d.glob("*.model"))
     byte_tables = sorted(p for d in search if d.is_dir() for p in d.glob("*byte_table*.json"))
-    models = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in MODEL_SUFFIXES
-                    and not p.name.startswith("fineweb_"))
+    models = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in MODEL_SUFFIXES)
     audits = sorted(p for pat in ("*audit*.json", "*audit*.json.gz") for p in folder.glob(pat))
     return Record(folder=folder, submission=submission, logs=logs,
                   train_gpt=train_gpt if train_gpt.is_file() else None, model_files=models,

@@ -15,6 +15,8 @@ def _records(root):
     make_record(root / "2026-03-20_B", bpbs=(1.1500, 1.1510, 1.1490), submission={"author": "B", "date": "2026-03-20"})
     make_record(root / "2026-03-25_C", bpbs=(1.1800, 1.1810, 1.1790), submission={"author": "C", "date": "2026-03-25"})
     (root / "not_a_record").mkdir()
+    (root / "broken").mkdir()
+    (root / "broken" / "submission.json").write_text("{not json")
     return root
 
 
@@ -29,6 +31,7 @@ def test_cli_writes_markdown_and_png(tmp_path, capsys):
     root = _records(tmp_path / "records")
     md, png = tmp_path / "board.md", tmp_path / "board.png"
     assert main(["leaderboard", str(root), "--md", str(md), "--png", str(png)]) == 0
+    assert "skipped" in capsys.readouterr().err and "broken" not in md.read_text()
     text = md.read_text()
     assert text.splitlines()[2].startswith("| 1 | 1.1500 |") and "| B |" in text
     data = png.read_bytes()
