@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "pgolf.train.commands",
     "pgolf.eval.commands",
     "pgolf.pack.commands",
+    "pgolf.artifact.commands",
 ]
 
 EPILOG = """\

@@ -28,6 +28,7 @@ from pgolf.model import build_model
 from pgolf.optim.build import build_optimizers
 from pgolf.optim.schedule import lr_multiplier, muon_momentum
 from pgolf.optim.muon import Muon
+from pgolf.quant.calibrate import calibrate, train_budget_ms
 from pgolf.train import dist as pdist
 from pgolf.train.runlog import RunLog, code_version, environment, new_run_id
 
@@ -100,7 +101,7 @@ class Trainer:
                     loss = self.net(x, y)
                 (loss / self.accum).backward()
             total += loss.detach()
-        mult = lr_multiplier(step, elapsed_ms, cfg.iterations, cfg.warmdown_iters, cfg.max_wallclock_seconds * 1000)
+        mult = lr_multiplier(step, elapsed_ms, cfg.iterations, cfg.warmdown_iters, train_budget_ms(cfg))
         momentum = muon_momentum(step, cfg.muon_momentum_warmup_start, cfg.muon_momentum, cfg.muon_momentum_warmup_steps)
         for opt in self.opts:
             for group in opt.param_groups:
@@ -168,7 +169,7 @@ def _train(cfg: Config, ctx: pdist.DistContext, progress: bool, echo: bool) -> d
         trainer.warmup_and_reset(cfg.warmup_steps)
         log.line(f"warmup_steps:{cfg.warmup_steps} warmup_time:{1000 * (time.perf_counter() - t):.0f}ms (not timed)")
 
-    cap_ms = cfg.max_wallclock_seconds * 1000
+    cap_ms = train_budget_ms(cfg)  # less the GPTQ calibration reserve
     bar = _progress_bar(cfg, progress)
     train_ms, step, stop_after, last_val = 0.0, 0, None, None
     _sync(ctx.device)
@@ -204,10 +205,17 @@ def _train(cfg: Config, ctx: pdist.DistContext, progress: bool, echo: bool) -> d
     if bar is not None:
         bar.close()
     log.line(f"stopping at step:{step}/{cfg.iterations} train_time:{train_ms:.0f}ms")
+    t = time.perf_counter()
+    hessians = calibrate(trainer.model, trainer.loader, cfg, ctx.device, trainer.local_tokens, trainer.autocast)
+    if hessians is not None:
+        _sync(ctx.device)
+        calib_ms = 1000 * (time.perf_counter() - t)
+        log.line(f"gptq_calibration batches:{cfg.gptq_calib_batches} time:{calib_ms:.0f}ms "
+                 f"train_plus_calibration:{train_ms + calib_ms:.0f}ms budget:{cfg.max_wallclock_seconds * 1000:.0f}ms")
     if ctx.device.type == "cuda":
         log.line(f"peak memory allocated: {torch.cuda.max_memory_allocated(ctx.device) // 2**20} MiB")
 
-    summary = export_and_score(trainer.model, cfg, ctx, run_dir, log, val_tokens, table, eval_len)
+    summary = export_and_score(trainer.model, cfg, ctx, run_dir, log, val_tokens, table, eval_len, hessians)
     summary.update(steps=step, train_seconds=train_ms / 1000, pre_quant_val_bpb=last_val["val_bpb"],
                    pre_quant_val_loss=last_val["val_loss"])
     log.json("summary.json", summary)
@@ -216,12 +224,13 @@ def _train(cfg: Config, ctx: pdist.DistContext, progress: bool, echo: bool) -> d
     return summary
 
 
-def export_and_score(model, cfg: Config, ctx, run_dir: Path, log: RunLog, val_tokens, table, eval_len: int) -> dict:
+def export_and_score(model, cfg: Config, ctx, run_dir: Path, log: RunLog, val_tokens, table, eval_len: int,
+                     hessians: dict | None = None) -> dict:
     """Save the raw checkpoint and the artifact (main rank), then score the artifact as eval would."""
     artifact = run_dir / ARTIFACT_NAME
     if ctx.is_main:
         torch.save({"config": cfg.to_dict(), "model": model.state_dict()}, run_dir / CHECKPOINT_NAME)
-        model_bytes = export_model(model, cfg, artifact)
+        model_bytes = export_model(model, cfg, artifact, hessians)
     if ctx.distributed:
         dist.barrier()
     model_bytes = artifact.stat().st_size
