@@ -82,3 +82,20 @@ def test_packed_file_runs_standalone_and_matches_the_package(tmp_path, small_dat
     m = re.search(r"^Total submission size \w+: (\d+) bytes", log, re.M)
     model_bytes = (work / "runs" / "packed" / "model.pgolf").stat().st_size
     assert int(m.group(1)) == packed.stat().st_size + model_bytes
+
+
+def test_pack_and_size_commands(tmp_path, capsys):
+    import json
+
+    from pgolf.cli import main
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text(load_config("tiny", seed=3).to_json())
+    (run / "model.pgolf").write_bytes(b"x" * 100)
+    assert main(["pack", str(run), "--out", str(tmp_path / "sub"), "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["bytes_code"] == (tmp_path / "sub" / "train_gpt.py").stat().st_size
+    assert res["bytes_total"] == res["bytes_code"] + 100 and (tmp_path / "sub" / "model.pgolf").is_file()
+    assert main(["size", str(tmp_path / "nothing")]) == 2
+    assert "no such run folder" in capsys.readouterr().err
