@@ -84,7 +84,8 @@ def val_subset(cfg: Config, n: int) -> np.ndarray:
     return load_split(cfg.data_path, "val", cfg.vocab_size)[:n]
 
 
-def bench_checkpoint(path: Path, data: str, tokenizer: str, val_tokens: int, calib_batches: int) -> dict:
+def bench_checkpoint(path: Path, data: str, tokenizer: str, val_tokens: int, calib_batches: int,
+                     keep_float: int) -> dict:
     from pgolf.data.bytes import load_table
     from pgolf.data.loader import BatchLoader
     from pgolf.eval.score import score_stream
@@ -101,19 +102,22 @@ def bench_checkpoint(path: Path, data: str, tokenizer: str, val_tokens: int, cal
     def score(m):
         return score_stream(m, val, table, seq, base.val_batch_size, "cpu")["val_bpb"]
 
+    base = base.replace(quant_keep_float_numel=keep_float)
     cfg_g = base.replace(quant_scheme="gptq", gptq_calib_batches=calib_batches)
     loader = BatchLoader(data, 0, 1, base.vocab_size)
     t = time.perf_counter()
     hs = calibrate(model, loader, cfg_g, torch.device("cpu"), base.train_batch_tokens // base.grad_accum_total)
     calib_s = time.perf_counter() - t
     rows = {"float": {"val_bpb": score(model)}}
-    variants = {
-        "int8_zlib (baseline)": (base.replace(quant_scheme="int8_zlib"), None),
-        "int6 rtn": (base.replace(quant_scheme="rtn"), None),
-        "int6 gptq": (cfg_g, hs),
-        "int6 gptq + lqer r4 top4": (cfg_g.replace(lqer_rank=4, lqer_top_k=4), hs),
-        "int6 rtn + lqer r4 top4": (base.replace(quant_scheme="rtn", lqer_rank=4, lqer_top_k=4), None),
-    }
+    variants = {"int8_zlib (baseline)": (base.replace(quant_scheme="int8_zlib"), None)}
+    for bits in (6, 4):
+        b = dict(quant_bits=bits)
+        variants.update({
+            f"int{bits} rtn": (base.replace(quant_scheme="rtn", **b), None),
+            f"int{bits} rtn + lqer r4 top4": (base.replace(quant_scheme="rtn", lqer_rank=4, lqer_top_k=4, **b), None),
+            f"int{bits} gptq": (cfg_g.replace(**b), hs),
+            f"int{bits} gptq + lqer r4 top4": (cfg_g.replace(lqer_rank=4, lqer_top_k=4, **b), hs),
+        })
     from pgolf.artifact.container import encode_for
 
     for name, (cfg, h) in variants.items():
@@ -121,7 +125,7 @@ def bench_checkpoint(path: Path, data: str, tokenizer: str, val_tokens: int, cal
         m = build_model(cfg)
         m.load_state_dict(dequantize_state_dict(q))
         rows[name] = {"val_bpb": score(m), "bytes_model": len(encode_for(q, cfg.to_dict()))}
-    return {"checkpoint": str(path), "params": sum(p.numel() for p in model.parameters()), "val_tokens": len(val),
+    return {"checkpoint": str(path), "quant_keep_float_numel": keep_float, "params": sum(p.numel() for p in model.parameters()), "val_tokens": len(val),
             "calibration_batches": calib_batches, "calibration_seconds": round(calib_s, 2), "results": rows}
 
 
@@ -133,6 +137,7 @@ def main() -> None:
     ap.add_argument("--tokenizer", default="../shared/fineweb-mini/datasets/tokenizers/fineweb_1024_bpe.model")
     ap.add_argument("--val-tokens", type=int, default=65_536)
     ap.add_argument("--calib-batches", type=int, default=16)
+    ap.add_argument("--keep-float", type=int, default=4096, help="quant_keep_float_numel for the checkpoint")
     ap.add_argument("--skip-synthetic", action="store_true")
     args = ap.parse_args()
     commit = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True).stdout.strip()
@@ -141,7 +146,7 @@ def main() -> None:
            "packed_code_bytes": {p: packed_size(load_config(p).to_dict())[0] for p in PRESETS}}
     if args.checkpoint:
         res["checkpoint"] = bench_checkpoint(Path(args.checkpoint), args.data, args.tokenizer, args.val_tokens,
-                                             args.calib_batches)
+                                             args.calib_batches, args.keep_float)
     if not args.skip_synthetic:
         res["synthetic_36m"] = bench_synthetic()
     Path(args.out).write_text(json.dumps(res, indent=2, sort_keys=True) + "\n")
