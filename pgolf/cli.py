@@ -22,6 +22,8 @@ COMMAND_MODULES = [
     "pgolf.eval.commands",
     "pgolf.referee.commands",
     "pgolf.bench.commands",
+    "pgolf.pack.commands",
+    "pgolf.artifact.commands",
 ]
 
 EPILOG = """\

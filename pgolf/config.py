@@ -75,6 +75,26 @@ class Config:
     quant_scheme: str = "int8_zlib"  # the baseline's per-row int8 + zlib-9
     allow_over_cap: bool = False
 
+    # ---- issue 4: compression and packing ----
+    # quant_scheme rtn | gptq: per-row int-k symbols in the v2 container (int8_zlib stays the
+    # baseline export). Clip = quant_clip_sigmas * row std (0: the quant_clip_quantile of |w|).
+    quant_bits: int = 6
+    quant_embed_bits: int = 8  # tok_emb / lm_head
+    quant_clip_sigmas: float = 12.85
+    quant_clip_quantile: float = 0.9999984
+    quant_rules: str = ""  # per-tensor "pattern=bits[@clip_sigmas];..." (first match wins)
+    quant_keep_float_numel: int = 65536  # tensors this small pass through as fp16 / fp32
+    gptq_reserve_seconds: float = 8.0  # taken from max_wallclock_seconds for calibration
+    gptq_calib_batches: int = 16  # calibration micro-batches of training data
+    gptq_block_size: int = 128
+    gptq_damp: float = 0.01
+    gptq_act_order: bool = True
+    lqer_rank: int = 0  # 0 = off
+    lqer_top_k: int = 4  # tensors with the largest quantization error get a correction
+    lqer_bits: int = 8
+    artifact_codecs: str = "zlib,lzma,zstd,brotli"  # each group takes the smallest
+    artifact_row_reorder: bool = False
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 

@@ -53,6 +53,11 @@ def encode(qstate: dict[str, QTensor], config: dict[str, Any], codec: str = "zli
 
 
 def decode(blob: bytes, source: str = "artifact") -> tuple[dict[str, QTensor], dict[str, Any]]:
+    """Either format: 1 (this module, the baseline's int8 + zlib) or 2 (``grouped``)."""
+    from pgolf.artifact import grouped
+
+    if blob[:8] == grouped.MAGIC:
+        return grouped.decode(blob, source)
     if blob[:8] != MAGIC:
         raise PgolfError(f"{source}: not a pgolf model file (bad magic)")
     if len(blob) < 12:
@@ -82,8 +87,18 @@ def decode(blob: bytes, source: str = "artifact") -> tuple[dict[str, QTensor], d
     return qstate, header["config"]
 
 
+def encode_for(qstate: dict[str, QTensor], config: dict[str, Any]) -> bytes:
+    """Format 1 for the baseline int8_zlib scheme (or a config without one), else format 2."""
+    if config.get("quant_scheme", "int8_zlib") == "int8_zlib":
+        return encode(qstate, config)
+    from pgolf.artifact import grouped
+
+    return grouped.encode(qstate, config, config.get("artifact_codecs", "zlib,lzma,zstd,brotli"),
+                          bool(config.get("artifact_row_reorder", False)))[0]
+
+
 def write_artifact(path: str | Path, qstate: dict[str, QTensor], config: dict[str, Any]) -> int:
-    blob = encode(qstate, config)
+    blob = encode_for(qstate, config)
     atomic_write(path, blob)
     return len(blob)
 

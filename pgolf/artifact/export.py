@@ -9,13 +9,16 @@ from torch import nn
 
 from pgolf.artifact.container import read_artifact, write_artifact
 from pgolf.config import Config
-from pgolf.quant.quantize import dequantize_state_dict, quantize_state_dict
+from pgolf.quant.quantize import dequantize_state_dict
+from pgolf.quant.scheme import quantize_for_export
 
 
-def export_model(model: nn.Module, cfg: Config, path: str | Path) -> int:
-    """Write the artifact for ``model``; returns its size in bytes."""
-    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    return write_artifact(path, quantize_state_dict(state), cfg.to_dict())
+def export_model(model: nn.Module, cfg: Config, path: str | Path, hessians: dict | None = None) -> int:
+    """Write the artifact for ``model`` (``hessians`` from calibration feed GPTQ); returns its bytes."""
+    state = {k: v.detach() for k, v in model.state_dict().items()}
+    if cfg.quant_scheme == "int8_zlib" or not hessians:
+        state = {k: v.cpu() for k, v in state.items()}
+    return write_artifact(path, quantize_for_export(state, cfg, hessians), cfg.to_dict())
 
 
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, Config]:

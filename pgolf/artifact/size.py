@@ -9,26 +9,22 @@ from pgolf.errors import PgolfError
 
 CAP_BYTES = 16_000_000
 
-# Modules a submission needs at train/export/eval time; interface-only modules are left out.
-_NOT_SUBMITTED = ("pgolf.cli", "pgolf.run", "pgolf.__main__")
+# Set by the packed train_gpt.py at start: code bytes are then that file's real bytes.
+PACKED_FILE: str | None = None
 
 
-def submitted_modules() -> list[str]:
-    """The pgolf modules loaded in this process that training, export and eval use."""
-    return sorted(
-        name
-        for name, mod in sys.modules.items()
-        if name.startswith("pgolf") and getattr(mod, "__file__", None)
-        and name not in _NOT_SUBMITTED and not name.endswith(".commands")
-        and not name.startswith(("pgolf.referee", "pgolf.bench", "pgolf.submit"))
-    )
+def code_bytes(cfg=None) -> tuple[int, list[str]]:
+    """Bytes of the submission's ``train_gpt.py`` for ``cfg`` and the modules it bundles.
 
+    Inside a packed file: the size of that file. Otherwise the size of the file `pgolf pack`
+    would write for this config now (generated from the package source, not estimated).
+    """
+    if PACKED_FILE:
+        return Path(PACKED_FILE).stat().st_size, sorted(m for m in sys.modules if m.startswith("pgolf."))
+    from pgolf.config import Config
+    from pgolf.pack.builder import packed_size
 
-def code_bytes() -> tuple[int, list[str]]:
-    """Until `pgolf pack` exists: the raw bytes of the package source files that were used."""
-    mods = submitted_modules()
-    total = sum(Path(sys.modules[m].__file__).stat().st_size for m in mods)
-    return total, mods
+    return packed_size((cfg or Config()).to_dict())
 
 
 def size_report(model_bytes: int, code: int, code_source: str, allow_over_cap: bool = False) -> dict:

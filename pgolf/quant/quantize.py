@@ -20,13 +20,14 @@ CLIP_QUANTILE = 0.9999984
 
 @dataclass
 class QTensor:
-    """One stored tensor: ``kind`` is int8_rows | int8_tensor | fp16 | fp32 | raw."""
+    """One stored tensor: ``kind`` is int8_rows | int8_tensor | intk_rows | fp16 | fp32 | raw."""
 
     kind: str
     shape: tuple[int, ...]
     dtype: str  # the original torch dtype, e.g. "float32"
     data: np.ndarray  # the symbols (int8) or the passed-through values
     scale: np.ndarray | None = None  # fp16: one per row (int8_rows) or one (int8_tensor)
+    bits: int = 8  # symbol width of int kinds (intk_rows: symbols in [-(2**(bits-1)-1), 2**(bits-1)-1])
 
 
 def _dtype_name(t: torch.Tensor) -> str:
@@ -58,7 +59,9 @@ def quantize_tensor(name: str, t: torch.Tensor) -> QTensor:
 def dequantize_tensor(q: QTensor) -> torch.Tensor:
     dtype = getattr(torch, q.dtype)
     data = torch.from_numpy(np.array(q.data))
-    if q.kind == "int8_rows":
+    if q.kind in ("int8_rows", "intk_rows"):
+        data = data.reshape(len(q.scale), -1)
+    if q.kind in ("int8_rows", "intk_rows"):
         out = data.float() * torch.from_numpy(q.scale).float()[:, None]
     elif q.kind == "int8_tensor":
         out = data.float() * float(q.scale[0])
@@ -72,4 +75,11 @@ def quantize_state_dict(state: dict[str, torch.Tensor]) -> dict[str, QTensor]:
 
 
 def dequantize_state_dict(qstate: dict[str, QTensor]) -> dict[str, torch.Tensor]:
-    return {name: dequantize_tensor(q) for name, q in qstate.items()}
+    """Float tensors by name; a low-rank correction ``<name>.lqer_a @ <name>.lqer_b`` is added in."""
+    out = {name: dequantize_tensor(q) for name, q in qstate.items() if not name.endswith((".lqer_a", ".lqer_b"))}
+    for name in out:
+        if name + ".lqer_a" in qstate:
+            a, b = dequantize_tensor(qstate[name + ".lqer_a"]), dequantize_tensor(qstate[name + ".lqer_b"])
+            t = out[name]
+            out[name] = (t.float().reshape(t.shape[0], -1) + a @ b).reshape(t.shape).to(t.dtype)
+    return out

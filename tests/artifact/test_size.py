@@ -16,10 +16,11 @@ def test_over_cap_is_an_error_unless_allowed():
     assert size_report(CAP_BYTES - 100, 100, "test")["headroom"] == 0
 
 
-def test_code_bytes_counts_loaded_training_modules():
-    import pgolf.train.loop  # noqa: F401
+def test_code_bytes_are_the_packed_file_bytes():
+    from pgolf.config import Config
+    from pgolf.pack.builder import build_source
 
     total, mods = code_bytes()
     assert "pgolf.train.loop" in mods and "pgolf.model.gpt" in mods
     assert "pgolf.cli" not in mods and not any(m.endswith(".commands") for m in mods)
-    assert total > 10_000
+    assert total == len(build_source(Config().to_dict()).encode("utf-8")) > 10_000

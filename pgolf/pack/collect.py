@@ -1,0 +1,102 @@
+"""Which package modules a submission needs, and their minified source.
+
+The set is discovered, not listed: starting from the packed entry point, every ``import`` of a
+``pgolf`` module anywhere in a module's source (top level or inside a function) is followed,
+so a module another branch adds is bundled as soon as training, export or eval imports it.
+Interface-only modules (the CLI, ``*.commands``, the packer itself) are never bundled.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import importlib.util
+from pathlib import Path
+
+from pgolf.errors import PgolfError
+
+ROOT_PACKAGE = "pgolf"
+ENTRY = "pgolf.pack.entry"
+# Modules the packed file never needs: the command line and the tools around a run.
+EXCLUDED_PREFIXES = ("pgolf.cli", "pgolf.__main__", "pgolf.run", "pgolf.pack", "pgolf.referee",
+                     "pgolf.bench", "pgolf.submit")
+
+
+def is_excluded(name: str) -> bool:
+    if name == ENTRY:
+        return False
+    return name.endswith(".commands") or any(name == p or name.startswith(p + ".") for p in EXCLUDED_PREFIXES)
+
+
+def module_file(name: str) -> Path | None:
+    """The source file of module ``name`` (``__init__.py`` for a package), or None if absent."""
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.origin or not spec.origin.endswith(".py"):
+        return None
+    return Path(spec.origin)
+
+
+def _imported_names(tree: ast.AST, current: str, is_pkg: bool) -> set[str]:
+    """Every absolute module name an import statement in ``tree`` may load."""
+    out: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = current.split(".")
+                base = base[: len(base) - node.level + (1 if is_pkg else 0)]
+                mod = ".".join(base + ([node.module] if node.module else []))
+            else:
+                mod = node.module or ""
+            out.add(mod)
+            out.update(f"{mod}.{a.name}" for a in node.names)  # `from pkg import submodule`
+    return {n for n in out if n == ROOT_PACKAGE or n.startswith(ROOT_PACKAGE + ".")}
+
+
+def discover(roots: tuple[str, ...] = (ENTRY,)) -> dict[str, Path]:
+    """Module name -> source file for everything reachable from ``roots`` by imports."""
+    found: dict[str, Path] = {}
+    todo = list(roots)
+    while todo:
+        name = todo.pop()
+        if name in found or is_excluded(name):
+            continue
+        path = module_file(name)
+        if path is None:
+            if name in roots:
+                raise PgolfError(f"pack: cannot find the source of module {name}")
+            continue  # `from pgolf.x import y` where y is a name, not a module
+        found[name] = path
+        tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+        todo.extend(_imported_names(tree, name, path.name == "__init__.py"))
+        parts = name.split(".")
+        todo.extend(".".join(parts[:i]) for i in range(1, len(parts)))  # parent packages
+    return dict(sorted(found.items()))
+
+
+class _StripDocstrings(ast.NodeTransformer):
+    def _strip(self, node):
+        self.generic_visit(node)
+        body = node.body
+        if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
+                and isinstance(body[0].value.value, str):
+            body = body[1:] or [ast.Pass()]
+        node.body = body
+        return node
+
+    visit_Module = visit_FunctionDef = visit_AsyncFunctionDef = visit_ClassDef = _strip
+
+
+def minify(source: str, filename: str = "<source>") -> str:
+    """Source without comments and docstrings (same behaviour, fewer bytes)."""
+    tree = _StripDocstrings().visit(ast.parse(source, filename))
+    text = ast.unparse(ast.fix_missing_locations(tree))
+    # one space per indent level instead of four; kept only if it parses to the same tree
+    short = re.sub(r"(?m)^((?:    )+)", lambda m: " " * (len(m.group(1)) // 4), text)
+    if ast.dump(ast.parse(short)) == ast.dump(ast.parse(text)):
+        text = short
+    return text + "\n"

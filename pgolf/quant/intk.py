@@ -1,0 +1,107 @@
+"""Per-row symmetric int-k (k = 2..8) with a std-based (or percentile) clip, per-tensor rules.
+
+A row's clip is ``c * std(row)`` (or a high quantile of ``|row|``); its fp16 scale is
+``clip / qmax`` with ``qmax = 2**(k-1) - 1``, and its symbols are ``round(w / scale)`` in
+``[-qmax, qmax]``, one per byte. Tensors of at most ``quant_keep_float_numel`` values pass
+through (control scalars in fp32, the rest fp16). ``quant_rules`` sets bits and clip by name.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from pgolf.errors import PgolfError
+from pgolf.quant.quantize import CONTROL_PATTERNS, QTensor, _dtype_name
+
+EMBED_PATTERNS = ("tok_emb", "lm_head")
+
+
+@dataclass(frozen=True)
+class TensorPlan:
+    bits: int
+    clip_sigmas: float  # 0: use the quantile
+    clip_quantile: float
+
+
+def parse_rules(rules: str) -> list[tuple[str, int, float | None]]:
+    """``"tok_emb=7@15;mlp.proj=5"`` -> [(pattern, bits, clip or None)]."""
+    out = []
+    for item in filter(None, (r.strip() for r in rules.split(";"))):
+        try:
+            pat, spec = item.split("=", 1)
+            bits, _, clip = spec.partition("@")
+            out.append((pat.strip(), int(bits), float(clip) if clip else None))
+        except ValueError:
+            raise PgolfError(f"config: quant_rules item {item!r} is not pattern=bits[@clip_sigmas]") from None
+        if not 2 <= out[-1][1] <= 8:
+            raise PgolfError(f"config: quant_rules item {item!r}: bits must be 2..8")
+    return out
+
+
+def _matches(pattern: str, name: str) -> bool:
+    return fnmatch.fnmatchcase(name, pattern) if any(c in pattern for c in "*?[") else pattern in name
+
+
+def plan_for(name: str, cfg) -> TensorPlan:
+    bits = cfg.quant_embed_bits if any(p in name for p in EMBED_PATTERNS) else cfg.quant_bits
+    clip = cfg.quant_clip_sigmas
+    for pat, b, c in parse_rules(cfg.quant_rules):
+        if _matches(pat, name):
+            bits, clip = b, (clip if c is None else c)
+            break
+    if not 2 <= bits <= 8:
+        raise PgolfError(f"config: {bits} bits for {name}; choose 2..8")
+    return TensorPlan(bits, clip, cfg.quant_clip_quantile)
+
+
+def qmax(bits: int) -> int:
+    return 2 ** (bits - 1) - 1
+
+
+def row_scales(w: torch.Tensor, plan: TensorPlan) -> torch.Tensor:
+    """fp16-representable per-row scales (float32 tensor) for a 2-D ``w``."""
+    w = w.float()
+    if plan.clip_sigmas > 0:
+        clip = plan.clip_sigmas * w.std(dim=1, unbiased=False)
+    else:
+        clip = torch.quantile(w.abs(), plan.clip_quantile, dim=1) if w.shape[1] > 1 else w.abs()[:, 0]
+    scale = (clip / qmax(plan.bits)).clamp_min(1e-8)
+    return scale.to(torch.float16).float().clamp_min(6e-8)
+
+
+def rtn_symbols(w: torch.Tensor, scale: torch.Tensor, bits: int) -> torch.Tensor:
+    m = qmax(bits)
+    return torch.clamp(torch.round(w.float() / scale[:, None]), -m, m)
+
+
+def pack_rows(shape, dtype: str, q: torch.Tensor, scale: torch.Tensor, bits: int) -> QTensor:
+    return QTensor("intk_rows", tuple(shape), dtype, q.to(torch.int8).cpu().numpy(),
+                   scale.to(torch.float16).cpu().numpy(), bits)
+
+
+def passthrough(name: str, t: torch.Tensor) -> QTensor:
+    shape, dtype = tuple(t.shape), _dtype_name(t)
+    if not t.is_floating_point():
+        return QTensor("raw", shape, dtype, t.numpy().copy())
+    if any(p in name for p in CONTROL_PATTERNS):
+        return QTensor("fp32", shape, dtype, t.float().numpy().astype(np.float32))
+    return QTensor("fp16", shape, dtype, t.float().numpy().astype(np.float16))
+
+
+def as_rows(t: torch.Tensor) -> torch.Tensor:
+    return t.reshape(t.shape[0], -1) if t.ndim >= 2 else t.reshape(1, -1)
+
+
+def quantize_rtn(name: str, t: torch.Tensor, cfg) -> QTensor:
+    """Round-to-nearest int-k of one tensor (or passthrough when small / not float)."""
+    t = t.detach().cpu()
+    if not t.is_floating_point() or t.numel() <= cfg.quant_keep_float_numel:
+        return passthrough(name, t)
+    plan = plan_for(name, cfg)
+    w = as_rows(t.float())
+    scale = row_scales(w, plan)
+    return pack_rows(t.shape, _dtype_name(t), rtn_symbols(w, scale, plan.bits), scale, plan.bits)

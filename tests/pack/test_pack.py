@@ -1,0 +1,101 @@
+import ast
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from pgolf.config import load_config
+from pgolf.errors import PgolfError
+from pgolf.pack import pack_run
+from pgolf.pack.builder import build_source, recipe
+from pgolf.pack.collect import _imported_names, discover, minify
+
+
+def test_imports_are_followed_inside_functions_and_relative():
+    src = "import os\nfrom pgolf.model import gpt\ndef f():\n    from pgolf.quant.gptq import run\n    from .sib import x\n"
+    names = _imported_names(ast.parse(src), "pgolf.artifact.export", is_pkg=False)
+    assert {"pgolf.model", "pgolf.model.gpt", "pgolf.quant.gptq", "pgolf.artifact.sib"} <= names
+    assert "os" not in names
+
+
+def test_discover_bundles_training_modules_not_the_cli():
+    mods = discover()
+    assert {"pgolf.train.loop", "pgolf.model.gpt", "pgolf.artifact.export", "pgolf.eval.score"} <= set(mods)
+    assert not any(m in ("pgolf.cli", "pgolf.run") or m.endswith(".commands") for m in mods)
+    assert "pgolf.pack.builder" not in mods and "pgolf.pack.entry" in mods
+
+
+def test_minify_keeps_the_program_and_drops_docstrings():
+    src = '"""doc"""\nclass A:\n    """doc"""\n    def f(self, x):\n        """doc"""\n        # comment\n        return x + 1\n'
+    out = minify(src)
+    ns = {}
+    exec(out, ns)
+    assert ns["A"]().f(1) == 2 and "doc" not in out and "comment" not in out and len(out) < len(src) / 2
+
+
+def test_packed_source_is_deterministic_and_keeps_only_the_recipe():
+    cfg = load_config("tiny", seed=7, data_path="/somewhere", run_id="x").to_dict()
+    assert build_source(cfg) == build_source(cfg)
+    r = recipe(cfg)
+    assert r["seed"] == 7 and "data_path" not in r and "run_id" not in r
+
+
+def test_pack_run_needs_a_run_folder(tmp_path):
+    with pytest.raises(PgolfError, match="config.json"):
+        pack_run(tmp_path, tmp_path / "out")
+
+
+def _final(log: str) -> tuple[list[str], str]:
+    losses = re.findall(r"^step:\d+/\d+ train_loss:(\S+)", log, re.M)
+    exact = re.search(r"^final_\w+_roundtrip_exact (.*)$", log, re.M).group(1)
+    return losses, exact
+
+
+def test_packed_file_runs_standalone_and_matches_the_package(tmp_path, small_data):
+    from pgolf.train.loop import train
+
+    data, tok = small_data
+    cfg = load_config("tiny", data_path=str(data), tokenizer_path=str(tok), out_dir=str(tmp_path / "runs"),
+                      run_id="pkg", seed=11, iterations=3, warmdown_iters=2)
+    summary = train(cfg, {}, echo=False)
+    run_dir = tmp_path / "runs" / "pkg"
+    packed = pack_run(run_dir, tmp_path / "submission")
+    assert packed == tmp_path / "submission" / "train_gpt.py"
+    # the code bytes training reported are the packed file's real bytes
+    assert summary["bytes_code"] == packed.stat().st_size
+
+    # run it from an empty folder where `import pgolf` would fail without the packed modules
+    work, poison = tmp_path / "empty", tmp_path / "poison" / "pgolf"
+    work.mkdir()
+    poison.mkdir(parents=True)
+    (poison / "__init__.py").write_text("raise ImportError('the installed package was used')\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
+    env.update(PYTHONPATH=str(poison.parent), DATA_PATH=str(data), TOKENIZER_PATH=str(tok), RUN_ID="packed")
+    out = subprocess.run([sys.executable, str(packed)], cwd=work, env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    log = (work / "runs" / "packed" / "train.log").read_text()
+    pkg_log = (run_dir / "train.log").read_text()
+    assert _final(log) == _final(pkg_log)
+    assert len(_final(log)[0]) == cfg.iterations
+    m = re.search(r"^Total submission size \w+: (\d+) bytes", log, re.M)
+    model_bytes = (work / "runs" / "packed" / "model.pgolf").stat().st_size
+    assert int(m.group(1)) == packed.stat().st_size + model_bytes
+
+
+def test_pack_and_size_commands(tmp_path, capsys):
+    import json
+
+    from pgolf.cli import main
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text(load_config("tiny", seed=3).to_json())
+    (run / "model.pgolf").write_bytes(b"x" * 100)
+    assert main(["pack", str(run), "--out", str(tmp_path / "sub"), "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["bytes_code"] == (tmp_path / "sub" / "train_gpt.py").stat().st_size
+    assert res["bytes_total"] == res["bytes_code"] + 100 and (tmp_path / "sub" / "model.pgolf").is_file()
+    assert main(["size", str(tmp_path / "nothing")]) == 2
+    assert "no such run folder" in capsys.readouterr().err
