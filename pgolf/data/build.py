@@ -13,7 +13,7 @@ Output, in the hub's layout (so ``pgolf data inspect`` and training read it like
 
 With ``transform="case"`` every text goes through the lossless case transform
 (:mod:`pgolf.data.case`) before encoding, the tokenizer is lossless (identity normalisation, the
-operators as reserved pieces), the dataset folder is ``fineweb10B_sp<V>_case`` and the val split
+operators forced into the vocabulary as characters that BPE may merge, e.g. ``.`` + TITLE), the dataset folder is ``fineweb10B_sp<V>_case`` and the val split
 carries a byte sidecar ``fineweb_val_bytes_NNNNNN.bin`` (:mod:`pgolf.data.sidecar`).
 
 Documents stream through a worker pool in order; memory holds one shard buffer plus a bounded
@@ -112,9 +112,8 @@ def _encode_chunk_case(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
     if _SURFACES is None:
         _SURFACES = surfaces(_SP)
     tokens, side = [], []
-    for text in texts:
-        t = case.encode(text)
-        ids = _SP.encode(t)
+    transformed = [case.encode(text) for text in texts]
+    for text, t, ids in zip(texts, transformed, _SP.encode(transformed, num_threads=1)):
         try:
             nbytes = case.token_bytes([_SURFACES[i] for i in ids], t)
         except case.CaseError:
@@ -175,7 +174,7 @@ def lossless_spec(spec: tok.TrainSpec, transform: str | None) -> tok.TrainSpec:
     spec.add_dummy_prefix = False
     spec.extra["remove_extra_whitespaces"] = False
     if transform == "case":
-        spec.extra["user_defined_symbols"] = ",".join(case.OPERATORS)
+        spec.extra["required_chars"] = "".join(case.OPERATORS)  # pieces of their own, free to merge
     return spec
 
 

@@ -8,6 +8,11 @@ they do), so :func:`decode` restores the original exactly::
     CAP    U+E002  the next character is upper case; any other capital ("I", "McDonald")
     ESC    U+E003  the next character is a code U+E010+i standing for RESERVED[i]
 
+An operator that starts a word goes BEFORE a single space in front of the word (``"a Paris"`` ->
+``"a" TITLE " paris"``), so the word keeps its ``▁``-prefixed piece (``▁paris``, shared with the
+lower-case word) instead of splitting into ``▁``, operator, ``paris``. An operator's argument is
+therefore the next character, after one space when a space follows the operator.
+
 A *word* is a maximal run of ``WORD`` characters (letters, no digits or underscore). Only
 *invertible* capitals are lowered: a character ``c`` whose ``c.lower()`` is one character ``l``
 with ``l != c`` and ``l.upper() == c``. Every other character (digits, ``ß``, the Kelvin sign,
@@ -36,6 +41,7 @@ _ESCAPE = {r: ESC + c for r, c in zip(RESERVED, CODES)}
 _UNESCAPE = dict(zip(CODES, RESERVED))
 
 WORD = re.compile(r"[^\W\d_]+")
+_SPACED_WORD = re.compile(r"( ?)([^\W\d_]+)")
 _RESERVED_RE = re.compile("[" + "".join(RESERVED) + "]")
 _OPS_RE = re.compile("[" + "".join(OPERATORS) + "]")
 # UTF-8 of the operators: b"\xee\x80\x80" .. b"\xee\x80\x83"
@@ -56,18 +62,21 @@ def invertible_lower(c: str) -> str | None:
 
 
 def _encode_word(m: re.Match) -> str:
-    w = m.group(0)
+    space, w = m.group(1), m.group(2)
     if w.islower() or not any(invertible_lower(c) for c in w):
-        return w
+        return m.group(0)
     lows = [invertible_lower(c) for c in w]
     if len(w) >= 2 and all(lows):
-        return UPPER + "".join(lows)
-    out = []
+        return UPPER + space + "".join(lows)
+    out = [space]
     for i, (c, low) in enumerate(zip(w, lows)):
         if low is None:
             out.append(c)
+        elif i == 0:  # the operator goes before the space
+            out[0] = (TITLE if len(w) >= 2 else CAP) + space
+            out.append(low)
         else:
-            out.append((TITLE if i == 0 and len(w) >= 2 else CAP) + low)
+            out.append(CAP + low)
     return "".join(out)
 
 
@@ -75,7 +84,7 @@ def encode(text: str) -> str:
     """The transformed (lower-cased, operator-marked, escaped) text."""
     if _RESERVED_RE.search(text):
         text = _RESERVED_RE.sub(lambda m: _ESCAPE[m.group(0)], text)
-    return WORD.sub(_encode_word, text)
+    return _SPACED_WORD.sub(_encode_word, text)
 
 
 def _upper_one(c: str, pos: int) -> str:
@@ -100,6 +109,12 @@ def decode(text: str) -> str:
         if j + 1 >= n:
             raise CaseError(f"operator U+{ord(op):04X} at the end of the text")
         nxt = text[j + 1]
+        if op != ESC and nxt == " ":  # an operator moved before the word's space
+            out.append(" ")
+            j += 1
+            if j + 1 >= n:
+                raise CaseError(f"operator U+{ord(op):04X} and a space at the end of the text")
+            nxt = text[j + 1]
         if op == ESC:
             if nxt not in _UNESCAPE:
                 raise CaseError(f"escape at {j} is followed by {nxt!r}, not an escape code")
@@ -131,6 +146,10 @@ def byte_weights(transformed: str, data: bytes | None = None) -> np.ndarray:
         pos = a + 3
         if data[a + 2] == 0x83 or pos >= len(data):
             continue  # an escape: its code stands for a 3-byte reserved character
+        if data[pos] == 0x20:  # the operator was moved before the word's space
+            pos += 1
+            if pos >= len(data):
+                continue
         if data[a + 2] == 0x81:  # UPPER: the whole word
             chars = _word_at(data, pos)
         elif data[pos] >= 0x80:  # TITLE / CAP before a non-ASCII letter

@@ -36,6 +36,9 @@ def test_lowers_and_marks():
     assert case.encode("NASA") == case.UPPER + "nasa"
     assert case.encode("I") == case.CAP + "i"
     assert case.encode("McDonald") == case.TITLE + "mc" + case.CAP + "donald"
+    # an operator that starts a word goes before its space, so the word keeps its ▁ piece
+    assert case.encode("a Paris, NASA I") == ("a" + case.TITLE + " paris," + case.UPPER + " nasa"
+                                             + case.CAP + " i")
     assert case.encode("ß \u212a") == "ß \u212a"  # not invertible: untouched
     assert case.encode("a\ue001b") == "a" + case.ESC + case.CODES[1] + "b"
 
@@ -64,7 +67,8 @@ def test_word_class_is_stable_under_lowering():
 
 
 @pytest.mark.parametrize("bad", [case.TITLE, "x" + case.UPPER, case.UPPER + "a", case.CAP + "1",
-                                 case.ESC + "x", case.TITLE + "ß"])
+                                 case.ESC + "x", case.TITLE + "ß",
+                                 case.TITLE + " ", case.UPPER + " 1", case.ESC + " " + case.CODES[0]])
 def test_malformed_transformed_text_is_refused(bad):
     with pytest.raises(case.CaseError):
         case.decode(bad)
