@@ -44,11 +44,15 @@ def register(sub) -> None:
         "split, the rest train; each split is cut into shards of --shard-size tokens, exactly as the "
         "official export. Without --tokenizer a SentencePiece BPE model of --vocab-size is trained on the "
         "train documents with the official settings. Writes OUT/manifest.json (official schema, sha256 of "
-        "every file), OUT/tokenizers/ and OUT/datasets/fineweb10B_sp<V>/.",
+        "every file), OUT/tokenizers/ and OUT/datasets/fineweb10B_sp<V>[_case]/. See docs/tokenizers.md.",
         epilog="example (reproduces the mini mirror's shards byte for byte):\n"
         "  pgolf data build --docs ../shared/fineweb-mini/datasets/docs_selected.jsonl.xz \\\n"
         "    --tokenizer ../shared/fineweb-mini/datasets/tokenizers/fineweb_1024_bpe.model \\\n"
-        "    --val-docs 901 --shard-size 8000000 --out build/mini",
+        "    --val-docs 901 --shard-size 8000000 --out build/mini\n"
+        "train sp8192 with the lossless case transform and a val byte sidecar, then prove it:\n"
+        "  pgolf data build --docs ../shared/fineweb-mini/datasets/docs_selected.jsonl.xz \\\n"
+        "    --vocab-size 8192 --transform case --val-docs 901 --shard-size 8000000 --out build/sp8192case\n"
+        "  pgolf data prove build/sp8192case",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--docs", required=True, help="JSON lines with a \"text\" key; plain, .gz, .xz or .zst")

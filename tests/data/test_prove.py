@@ -13,6 +13,7 @@ from pgolf.data import case
 from pgolf.data.build import build
 from pgolf.data.bytes import load_sentencepiece, load_table, stream_target_bytes
 from pgolf.data.docs import head
+from pgolf.data.inspect import inspect
 from pgolf.data.prove import prove
 from pgolf.data.shards import load_split
 from pgolf.data.sidecar import load_sidecar, target_bytes_for
@@ -74,6 +75,10 @@ def test_case_build_proves_and_carries_a_sidecar(case_build, corpus):
     # eval's one code path takes the sidecar here
     table = load_table(case_build["tokenizer_path"])
     assert np.array_equal(target_bytes_for(folder, "val", tokens, table), side[1:])
+    official = target_bytes_for(None, "val", tokens, table)  # no data folder: the official rule
+    assert int(official.sum()) > raw  # it would charge the operators
+    report = inspect(case_build["out"])
+    assert report["val"]["bytes"] == raw and report["val"]["byte_source"] == "sidecar"
 
 
 def test_operator_symbols_counted_as_source_bytes_fail(case_build):
