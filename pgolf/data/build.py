@@ -12,9 +12,10 @@ Output, in the hub's layout (so ``pgolf data inspect`` and training read it like
     OUT/datasets/fineweb10B_sp<V>/fineweb_val_000000.bin ... fineweb_train_000000.bin ...
 
 With ``transform="case"`` every text goes through the lossless case transform
-(:mod:`pgolf.data.case`) before encoding, the tokenizer is lossless (identity normalisation, the
-operators forced into the vocabulary as characters that BPE may merge, e.g. ``.`` + TITLE), the dataset folder is ``fineweb10B_sp<V>_case`` and the val split
-carries a byte sidecar ``fineweb_val_bytes_NNNNNN.bin`` (:mod:`pgolf.data.sidecar`).
+(:mod:`pgolf.data.case`) before encoding; the tokenizer is lossless (identity normalisation, the
+operators forced into the vocabulary as characters that BPE may merge, e.g. ``.`` + TITLE); the
+dataset folder is ``fineweb10B_sp<V>_case`` and the val split carries a byte sidecar
+``fineweb_val_bytes_NNNNNN.bin`` (:mod:`pgolf.data.sidecar`).
 
 Documents stream through a worker pool in order; memory holds one shard buffer plus a bounded
 window of encoded chunks, never the whole corpus.

@@ -15,8 +15,8 @@ from pgolf.data.bytes import load_sentencepiece, load_table, stream_target_bytes
 from pgolf.data.docs import head
 from pgolf.data.inspect import inspect
 from pgolf.data.prove import prove
-from pgolf.data.shards import load_split
-from pgolf.data.sidecar import load_sidecar, target_bytes_for
+from pgolf.data.shards import load_split, write_shard
+from pgolf.data.sidecar import load_sidecar, sidecar_name, target_bytes_for
 from pgolf.data.tokenizer import TrainSpec
 from tests.conftest import MINI, MINI_DATASET, MINI_TOKENIZER
 
@@ -163,3 +163,25 @@ def test_cli_exit_codes(case_build, tmp_path, capsys):
     assert "FAILED" in out and '"kind": "text"' in out
     assert main(["data", "prove", str(tmp_path / "nowhere")]) == 2
     assert "pgolf: error:" in capsys.readouterr().err
+
+
+def test_training_and_eval_charge_the_sidecar(case_build, corpus, tmp_path):
+    """The one byte path: the training log's score and `pgolf eval` both charge the original bytes."""
+    from pgolf.config import load_config
+    from pgolf.eval.evaluate import evaluate_artifact
+    from pgolf.train.loop import train
+
+    folder, keep = tmp_path / "data", 4  # the first 4 val documents keep it fast
+    folder.mkdir()
+    tokens, side = load_split(case_build["data_path"], "val"), load_sidecar(case_build["data_path"], "val")
+    end = int(np.flatnonzero(tokens == 1)[keep])
+    write_shard(folder / "fineweb_val_000000.bin", tokens[:end])
+    write_shard(folder / sidecar_name("val", 0), side[:end])
+    write_shard(folder / "fineweb_train_000000.bin", load_split(case_build["data_path"], "train")[:20_000])
+    cfg = load_config("tiny", vocab_size=512, iterations=2, data_path=str(folder),
+                      tokenizer_path=case_build["tokenizer_path"], out_dir=str(tmp_path), run_id="case")
+    summary = train(cfg, {}, progress=False, echo=False)
+    raw = sum(len(t.encode("utf-8")) for t in corpus[1][:keep])
+    assert summary["bytes"] == raw
+    res = evaluate_artifact(summary["artifact"], device="cpu")
+    assert res["bytes"] == raw and res["val_bpb"] == pytest.approx(summary["val_bpb"], rel=1e-6)
