@@ -14,7 +14,7 @@ def _emit(res: dict, as_json: bool, text: str) -> int:
 
 def register(sub) -> None:
     data = sub.add_parser(
-        "data", help="fetch, build and inspect token shards",
+        "data", help="fetch, build, inspect and prove token shards",
         description="Token shards in the challenge's format: fetch them from the hub (or a local mirror), "
         "build them from raw documents, or count what a folder holds.",
     )
@@ -44,11 +44,15 @@ def register(sub) -> None:
         "split, the rest train; each split is cut into shards of --shard-size tokens, exactly as the "
         "official export. Without --tokenizer a SentencePiece BPE model of --vocab-size is trained on the "
         "train documents with the official settings. Writes OUT/manifest.json (official schema, sha256 of "
-        "every file), OUT/tokenizers/ and OUT/datasets/fineweb10B_sp<V>/.",
+        "every file), OUT/tokenizers/ and OUT/datasets/fineweb10B_sp<V>[_case]/. See docs/tokenizers.md.",
         epilog="example (reproduces the mini mirror's shards byte for byte):\n"
         "  pgolf data build --docs ../shared/fineweb-mini/datasets/docs_selected.jsonl.xz \\\n"
         "    --tokenizer ../shared/fineweb-mini/datasets/tokenizers/fineweb_1024_bpe.model \\\n"
-        "    --val-docs 901 --shard-size 8000000 --out build/mini",
+        "    --val-docs 901 --shard-size 8000000 --out build/mini\n"
+        "train sp8192 with the lossless case transform and a val byte sidecar, then prove it:\n"
+        "  pgolf data build --docs ../shared/fineweb-mini/datasets/docs_selected.jsonl.xz \\\n"
+        "    --vocab-size 8192 --transform case --val-docs 901 --shard-size 8000000 --out build/sp8192case\n"
+        "  pgolf data prove build/sp8192case",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--docs", required=True, help="JSON lines with a \"text\" key; plain, .gz, .xz or .zst")
@@ -59,8 +63,32 @@ def register(sub) -> None:
     p.add_argument("--shard-size", type=int, default=100_000_000, help="tokens per shard (default: 100,000,000)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--workers", type=int, default=0, help="encoding processes (default: every core)")
+    p.add_argument("--model-type", choices=["bpe", "unigram"], default="bpe",
+                   help="tokenizer to train with --vocab-size (default: bpe; byte fallback always on)")
+    p.add_argument("--transform", choices=["case"],
+                   help="case: the lossless case transform (lower-case text + operator pieces, identity "
+                   "normalisation) with a per-token byte sidecar fineweb_val_bytes_*.bin; see docs/tokenizers.md")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run_build)
+
+    p = dsub.add_parser(
+        "prove", help="prove the val split decodes to its documents and counts their bytes exactly",
+        description="For every val document: decode its tokens (inverting the case transform if the tokenizer "
+        "has one), compare with the document's reference text, and check that the bytes charged to its "
+        "targets (sidecar if present, else the official rule: exactly what eval charges) sum to the "
+        "reference's UTF-8 length. The reference is the normalised text decode(encode(text)) for a "
+        "normalising tokenizer such as the official sp1024, the raw text for a lossless pipeline; the report "
+        "says which, and the total raw - normalised byte gap. Exits 1 on any mismatch and prints the first.",
+        epilog="examples:\n  pgolf data prove ../shared/fineweb-mini/datasets\n"
+        "  pgolf data prove build/sp8192case --json\n"
+        "  pgolf data prove data --tokenizer data/tokenizers/fineweb_1024_bpe.model --docs docs_selected.jsonl",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("data", help="a fetch/build root or a folder of shards")
+    p.add_argument("--tokenizer", help="SentencePiece model (default: from the manifest)")
+    p.add_argument("--docs", help="the documents file the shards were built from (default: from the manifest)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=run_prove)
 
     p = dsub.add_parser(
         "inspect", help="count docs, tokens, scored targets and bytes per split",
@@ -90,9 +118,12 @@ def run_fetch(args) -> int:
 def run_build(args) -> int:
     from pgolf.data.build import build
 
+    from pgolf.data.tokenizer import TrainSpec
+
     res = build(args.docs, args.out, tokenizer=args.tokenizer, vocab_size=args.vocab_size,
                 val_docs=args.val_docs, shard_size=args.shard_size, workers=args.workers or None,
-                progress=sys.stderr.isatty())
+                progress=sys.stderr.isatty(), spec=TrainSpec(model_type=args.model_type),
+                transform=args.transform)
     s = res["stats"]
     text = (f"{s['docs_val']:,} val + {s['docs_train']:,} train docs -> {s['files_val']} val + "
             f"{s['files_train']} train shards ({s['tokens_val']:,} + {s['tokens_train']:,} tokens) "
@@ -107,3 +138,11 @@ def run_inspect(args) -> int:
 
     res = inspect(args.data, args.tokenizer)
     return _emit(res, args.json, format_report(res))
+
+
+def run_prove(args) -> int:
+    from pgolf.data.prove import format_report, prove
+
+    res = prove(args.data, tokenizer=args.tokenizer, docs=args.docs, progress=sys.stderr.isatty())
+    _emit(res, args.json, format_report(res))
+    return 0 if res["ok"] else 1

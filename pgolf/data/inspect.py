@@ -3,7 +3,8 @@
 Each split is one contiguous token stream (its shards concatenated in order), scored as the
 evaluation scores it: every token but the first is a target, so ``target_tokens = tokens - 1``
 and ``bytes`` is the sum of the byte rule over those targets (:mod:`pgolf.data.bytes`).
-Documents are counted by their BOS tokens. Shards are read one at a time, so a 10-billion-token
+A split with a byte sidecar (:mod:`pgolf.data.sidecar`) takes its
+bytes from the sidecar instead. Documents are counted by their BOS tokens. Shards are read one at a time, so a 10-billion-token
 train split inspects in constant memory.
 """
 
@@ -18,6 +19,7 @@ import numpy as np
 from pgolf.data.bytes import ByteTable, load_table
 from pgolf.data.paths import resolve_data
 from pgolf.data.shards import read_shard, shard_files
+from pgolf.data.sidecar import load_sidecar
 from pgolf.errors import PgolfError
 
 BOS_ID = 1
@@ -61,6 +63,10 @@ def inspect(data: str | Path, tokenizer: str | Path | None = None, progress: boo
             out[split] = {"docs": 0, "tokens": 0, "target_tokens": 0, "bytes": 0, "shards": 0}
             continue
         out[split] = {**count_split(files, table, show), "shards": len(files)}
+        side = load_sidecar(dataset_dir, split)  # a transform's bytes of the original text
+        if side is not None:
+            out[split]["bytes"] = int(side[1:].sum(dtype=np.int64))
+        out[split]["byte_source"] = "sidecar" if side is not None else "official rule"
     for split in SPLITS:
         s = out[split]
         s["tokens_per_byte"] = round(s["target_tokens"] / s["bytes"], 6) if s["bytes"] else None

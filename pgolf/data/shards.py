@@ -87,8 +87,11 @@ def write_shard(path: str | Path, tokens: np.ndarray) -> None:
 
 
 def shard_files(data_path: str | Path, split: str) -> list[Path]:
-    """Sorted ``fineweb_{split}_*.bin`` files of a dataset folder; an error if there are none."""
-    files = sorted(Path(data_path).glob(f"fineweb_{split}_*.bin"))
+    """Sorted ``fineweb_{split}_NNNNNN.bin`` files of a dataset folder; an error if there are none.
+
+    Byte sidecars (``fineweb_{split}_bytes_NNNNNN.bin``) are not token shards and never match.
+    """
+    files = sorted(Path(data_path).glob(f"fineweb_{split}_[0-9]*.bin"))
     if not files:
         raise PgolfError(f"{data_path}: no fineweb_{split}_*.bin shards (run `pgolf data fetch` first)")
     return files

@@ -13,6 +13,7 @@ from pgolf.config import Config
 from pgolf.data.bytes import load_table
 from pgolf.data.paths import resolve_data
 from pgolf.data.shards import load_split
+from pgolf.data.sidecar import target_bytes_for
 from pgolf.errors import PgolfError
 from pgolf.eval.score import score_stream
 from pgolf.train.dist import pick_device
@@ -39,7 +40,8 @@ def evaluate_artifact(
     table = load_table(tok)
     load_s = time.perf_counter() - t0
     t1 = time.perf_counter()
-    res = score_stream(model, val, table, seq_len or cfg.eval_seq_len or cfg.train_seq_len, cfg.val_batch_size, dev)
+    res = score_stream(model, val, table, seq_len or cfg.eval_seq_len or cfg.train_seq_len, cfg.val_batch_size, dev,
+                       target_bytes=target_bytes_for(dataset_dir, "val", val, table))
     if dev.type == "cuda":
         torch.cuda.synchronize(dev)
     score_s = time.perf_counter() - t1

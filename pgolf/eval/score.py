@@ -37,8 +37,13 @@ def score_stream(
     seq_len: int,
     batch_tokens: int,
     device: torch.device | str = "cpu",
+    target_bytes: np.ndarray | None = None,
 ) -> dict:
-    """Score every target of ``tokens`` with non-overlapping windows; returns loss and bpb."""
+    """Score every target of ``tokens`` with non-overlapping windows; returns loss and bpb.
+
+    ``target_bytes``: bytes per target from :func:`pgolf.data.sidecar.target_bytes_for` (the
+    split's sidecar when it has one); None = the official rule over ``table``.
+    """
     device = torch.device(device)
     distributed = dist.is_available() and dist.is_initialized()
     rank, world = (dist.get_rank(), dist.get_world_size()) if distributed else (0, 1)
@@ -66,7 +71,7 @@ def score_stream(
     if distributed:
         dist.all_reduce(loss_sum, op=dist.ReduceOp.SUM)
     model.train(was_training)
-    n_bytes = int(stream_target_bytes(tokens, table).sum())
+    n_bytes = int((stream_target_bytes(tokens, table) if target_bytes is None else target_bytes).sum())
     val_loss = loss_sum.item() / n_targets
     return {
         "val_loss": val_loss,

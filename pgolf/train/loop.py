@@ -21,6 +21,7 @@ from pgolf.artifact.export import export_model, load_model
 from pgolf.artifact.size import code_bytes, size_report
 from pgolf.config import Config
 from pgolf.data.bytes import load_table
+from pgolf.data.sidecar import target_bytes_for
 from pgolf.data.loader import BatchLoader
 from pgolf.data.shards import load_split
 from pgolf.eval.score import score_stream
@@ -168,6 +169,7 @@ def _train(cfg: Config, ctx: pdist.DistContext, progress: bool, echo: bool) -> d
     trainer = Trainer(cfg, ctx)
     val_tokens = load_split(cfg.data_path, "val", cfg.vocab_size)
     table = load_table(cfg.tokenizer_path)
+    val_bytes = target_bytes_for(cfg.data_path, "val", val_tokens, table)
     eval_len = cfg.eval_seq_len or cfg.train_seq_len
     n_params = sum(p.numel() for p in trainer.model.parameters())
     log.line(f"model_params:{n_params} world_size:{ctx.world_size} grad_accum_steps:{trainer.accum} "
@@ -188,7 +190,8 @@ def _train(cfg: Config, ctx: pdist.DistContext, progress: bool, echo: bool) -> d
         if last or (cfg.val_loss_every > 0 and step > 0 and step % cfg.val_loss_every == 0):
             _sync(ctx.device)
             train_ms += 1000 * (time.perf_counter() - t0)
-            last_val = score_stream(trainer.model, val_tokens, table, eval_len, cfg.val_batch_size, ctx.device)
+            last_val = score_stream(trainer.model, val_tokens, table, eval_len, cfg.val_batch_size, ctx.device,
+                                    target_bytes=val_bytes)
             log.line(f"step:{step}/{cfg.iterations} val_loss:{last_val['val_loss']:.4f} val_bpb:{last_val['val_bpb']:.4f} "
                      f"train_time:{train_ms:.0f}ms step_avg:{train_ms / max(step, 1):.2f}ms")
             log.metric(step=step, train_time_ms=round(train_ms), val_loss=last_val["val_loss"], val_bpb=last_val["val_bpb"])
@@ -253,7 +256,8 @@ def export_and_score(model, cfg: Config, ctx, run_dir: Path, log: RunLog, val_to
     _sync(ctx.device)
     t = time.perf_counter()
     rt_model, _ = load_model(artifact, ctx.device)
-    res = score_stream(rt_model, val_tokens, table, eval_len, cfg.val_batch_size, ctx.device)
+    res = score_stream(rt_model, val_tokens, table, eval_len, cfg.val_batch_size, ctx.device,
+                       target_bytes=target_bytes_for(cfg.data_path, "val", val_tokens, table))
     _sync(ctx.device)
     eval_s = time.perf_counter() - t
     log.line(f"final_{cfg.quant_scheme}_roundtrip val_loss:{res['val_loss']:.4f} val_bpb:{res['val_bpb']:.4f} eval_time:{1000 * eval_s:.0f}ms")

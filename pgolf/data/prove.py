@@ -1,0 +1,228 @@
+"""`pgolf data prove`: show that the val split decodes to its documents and counts their bytes exactly.
+
+For every val document (the stream cut at its BOS tokens, in order, against the first documents
+of the docs file):
+
+1. decode its tokens (and invert the case transform when the tokenizer has one) and compare the
+   text with the REFERENCE text of that document;
+2. sum the bytes charged to its targets (the BOS that opens it, counting 0, and its tokens) and
+   compare with the UTF-8 length of the reference text.
+
+The reference depends on the tokenizer. A normalising tokenizer (the official sp1024: NFKC, runs
+of whitespace and newlines become one space) is charged for the NORMALISED text, which is
+``decode(encode(text))``; a lossless pipeline (identity normalisation, e.g. the case transform)
+for the RAW text. The report names the reference and the total gap between raw and normalised
+bytes.
+
+Bytes come from :func:`pgolf.data.sidecar.target_bytes_for` (the sidecar when the split has one,
+the official rule otherwise), exactly as eval counts them, or from a ``byte_table`` given by the
+caller (tests pass deliberately broken tables).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pgolf.data import case
+from pgolf.data import tokenizer as tok
+from pgolf.data.bytes import ByteTable, load_table, stream_target_bytes
+from pgolf.data.docs import iter_docs
+from pgolf.data.paths import resolve_data
+from pgolf.data.shards import load_split
+from pgolf.data.sidecar import load_sidecar, surfaces, target_bytes_for
+from pgolf.errors import PgolfError
+
+BOS_ID = 1
+SNIPPET = 40
+
+
+def normalizer(sp) -> dict[str, Any]:
+    """The model's normaliser settings (name, add_dummy_prefix, remove_extra_whitespaces)."""
+    spec = {"name": "", "add_dummy_prefix": True, "remove_extra_whitespaces": True}
+    try:
+        for num, value in tok._fields(sp.serialized_model_proto()):
+            if num == 3 and isinstance(value, bytes):  # ModelProto.normalizer_spec
+                for sub, v in tok._fields(value):
+                    if sub == 1 and isinstance(v, bytes):
+                        spec["name"] = v.decode("utf-8", "replace")
+                    elif sub == 3 and isinstance(v, int):
+                        spec["add_dummy_prefix"] = bool(v)
+                    elif sub == 4 and isinstance(v, int):
+                        spec["remove_extra_whitespaces"] = bool(v)
+    except ValueError:
+        pass
+    return spec
+
+
+def is_lossless(sp) -> bool:
+    """Does ``decode(encode(text)) == text`` hold by construction (no normalisation at all)?"""
+    n = normalizer(sp)
+    return n["name"] == "identity" and not n["add_dummy_prefix"] and not n["remove_extra_whitespaces"]
+
+
+def _manifest(dataset_dir: Path) -> tuple[Path | None, dict]:
+    for cand in (dataset_dir, dataset_dir.parent, dataset_dir.parent.parent):
+        if (cand / "manifest.json").is_file():
+            try:
+                return cand, json.loads((cand / "manifest.json").read_text())
+            except (OSError, json.JSONDecodeError) as e:
+                raise PgolfError(f"{cand / 'manifest.json'}: cannot read ({e})") from None
+    return None, {}
+
+
+def default_docs(dataset_dir: Path) -> Path | None:
+    """The docs file the manifest names (its recorded path, or its name beside the manifest)."""
+    root, manifest = _manifest(dataset_dir)
+    cands = []
+    if manifest.get("docs_path"):
+        cands.append(Path(manifest["docs_path"]))
+    if root is not None and manifest.get("docs_jsonl"):
+        name = manifest["docs_jsonl"]
+        cands += [root / name] + [root / (name + s) for s in (".xz", ".gz", ".zst")]
+    return next((c for c in cands if c.is_file()), None)
+
+
+def _first_diff(a: str, b: str) -> int:
+    n = min(len(a), len(b))
+    for i in range(n):
+        if a[i] != b[i]:
+            return i
+    return n
+
+
+def _true_token_bytes(sp, surf: list[bytes], ids: list[int], is_case: bool) -> np.ndarray | None:
+    """Each token's bytes of the reference text, where the pieces spell it (for the report)."""
+    pieces = [surf[i] for i in ids]
+    if is_case:
+        try:
+            return case.token_bytes(pieces, sp.decode(ids))
+        except (case.CaseError, UnicodeDecodeError):
+            return None
+    return np.array([len(p) for p in pieces], dtype=np.int64)
+
+
+def _describe(i: int, kind: str, ids: list[int], counted_tb: np.ndarray, got: str, ref: str,
+              sp, surf: list[bytes], is_case: bool, detail: str = "") -> dict[str, Any]:
+    k = _first_diff(got, ref)
+    out: dict[str, Any] = {
+        "doc": i, "kind": kind, "tokens": len(ids),
+        "bytes_counted": int(counted_tb.sum()), "bytes_reference": len(ref.encode("utf-8")),
+        "char": k if got != ref else None,
+        "expected": ref[max(0, k - SNIPPET // 2):k + SNIPPET // 2] if got != ref else None,
+        "got": got[max(0, k - SNIPPET // 2):k + SNIPPET // 2] if got != ref else None,
+    }
+    if detail:
+        out["detail"] = detail
+    if kind == "bytes":
+        true = _true_token_bytes(sp, surf, ids, is_case)
+        # counted_tb[0] is the BOS target (or nothing for the first document)
+        own = counted_tb[len(counted_tb) - len(ids):]
+        if true is not None and len(true) == len(own):
+            bad = np.flatnonzero(own != true)
+            if len(bad):
+                j = int(bad[0])
+                out.update(token=j, token_id=int(ids[j]), piece=sp.IdToPiece(int(ids[j])),
+                           token_bytes_counted=int(own[j]), token_bytes_true=int(true[j]))
+    return out
+
+
+def prove(data: str | Path, tokenizer: str | Path | None = None, docs: str | Path | None = None,
+          byte_table: ByteTable | None = None, progress: bool = False) -> dict[str, Any]:
+    """Decode and byte-count every val document; ``ok`` is True only when all of them match."""
+    from tqdm import tqdm
+
+    dataset_dir, found_tok = resolve_data(data)
+    model = Path(tokenizer) if tokenizer else found_tok
+    if model is None:
+        raise PgolfError(f"{data}: cannot find the tokenizer (no manifest entry); pass --tokenizer MODEL")
+    docs_path = Path(docs) if docs else default_docs(dataset_dir)
+    if docs_path is None:
+        raise PgolfError(f"{data}: the manifest names no documents file here; pass --docs DOCS.jsonl")
+    sp = tok.load(model)
+    is_case = case.is_case_model(sp)
+    lossless = is_case or is_lossless(sp)
+    tokens = load_split(dataset_dir, "val", sp.GetPieceSize())
+    if not len(tokens) or tokens[0] != BOS_ID:
+        raise PgolfError(f"{dataset_dir}: the val stream does not start with BOS ({BOS_ID})")
+    if byte_table is not None:
+        tb, source = stream_target_bytes(tokens, byte_table).astype(np.int64), "given table"
+    else:
+        source = "sidecar" if load_sidecar(dataset_dir, "val") is not None else "official rule"
+        tb = target_bytes_for(dataset_dir, "val", tokens, load_table(model)).astype(np.int64)
+    surf = surfaces(sp)
+
+    starts = np.flatnonzero(tokens == BOS_ID)
+    ends = np.append(starts[1:], len(tokens))
+    n_docs = len(starts)
+    counted = ref_total = raw_total = mismatches = 0
+    first: dict[str, Any] | None = None
+    texts = iter_docs(docs_path, stop=n_docs)
+    bar = tqdm(total=n_docs, desc="prove", unit="doc", disable=not progress)
+    for i, (s, e) in enumerate(zip(starts, ends)):
+        raw = next(texts, None)
+        ids = tokens[s + 1:e].tolist()
+        doc_tb = tb[max(s - 1, 0):e - 1]  # the BOS target opening the document, then its tokens
+        counted += int(doc_tb.sum())
+        if raw is None:
+            mismatches += 1
+            first = first or {"doc": i, "kind": "missing", "detail": f"{docs_path} has only {i} documents"}
+            continue
+        raw_total += len(raw.encode("utf-8"))
+        ref = raw if lossless else sp.decode(sp.encode(raw))
+        ref_total += len(ref.encode("utf-8"))
+        got, kind, detail = sp.decode(ids), "", ""
+        if is_case:
+            try:
+                got = case.decode(got)
+            except case.CaseError as err:
+                kind, detail = "decode", str(err)
+        if not kind and got != ref:
+            kind = "text"
+        elif not kind and int(doc_tb.sum()) != len(ref.encode("utf-8")):
+            kind = "bytes"
+        if kind:
+            mismatches += 1
+            if first is None:
+                first = _describe(i, kind, ids, doc_tb, got, ref, sp, surf, is_case, detail)
+        bar.update(1)
+    bar.close()
+    return {
+        "ok": mismatches == 0,
+        "reference": "raw" if lossless else "normalised",
+        "transform": "case" if is_case else None,
+        "byte_source": source,
+        "docs": n_docs,
+        "mismatches": mismatches,
+        "first_mismatch": first,
+        "target_tokens": len(tokens) - 1,
+        "bytes_counted": counted,
+        "bytes_reference": ref_total,
+        "bytes_raw": raw_total,
+        "normalisation_gap_bytes": raw_total - ref_total,
+        "tokens_per_byte": round((len(tokens) - 1) / ref_total, 6) if ref_total else None,
+        "data_path": str(dataset_dir),
+        "tokenizer": str(model),
+        "docs_path": str(docs_path),
+    }
+
+
+def format_report(r: dict[str, Any]) -> str:
+    lines = [
+        f"data:      {r['data_path']}",
+        f"tokenizer: {r['tokenizer']}" + (f" (transform: {r['transform']})" if r["transform"] else ""),
+        f"docs:      {r['docs_path']}",
+        f"reference: {r['reference']} text; bytes from the {r['byte_source']}",
+        f"{r['docs']:,} val docs, {r['target_tokens']:,} target tokens, {r['tokens_per_byte']} tokens/byte",
+        f"bytes counted {r['bytes_counted']:,}, reference {r['bytes_reference']:,}, raw {r['bytes_raw']:,} "
+        f"(raw - normalised = {r['normalisation_gap_bytes']:,})",
+    ]
+    if r["ok"]:
+        lines.append("PROVED: every val document decodes to its reference text and its bytes add up")
+    else:
+        lines.append(f"FAILED: {r['mismatches']:,} of {r['docs']:,} documents mismatch; first:")
+        lines.append("  " + json.dumps(r["first_mismatch"], ensure_ascii=False))
+    return "\n".join(lines)
