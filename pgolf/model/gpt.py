@@ -49,6 +49,7 @@ class Block(nn.Module):
         self.parallel = 0 <= cfg.parallel_from <= layer
         if self.parallel:  # lane_mix[i, j]: how much lane i takes of output j (0 attention, 1 MLP)
             self.lane_mix = nn.Parameter(torch.ones(2, 2))
+            self.lane_mix.optim_group = "scalar"
 
     def norm(self, x: torch.Tensor) -> torch.Tensor:
         x = F.rms_norm(x, (x.size(-1),))
