@@ -187,33 +187,17 @@ PRESETS: dict[str, dict[str, Any]] = {
     # issue 3: the 2026-04-27 record's model and optimizer at sp1024 (docs/record.md). Its int6 /
     # GPTQ export and tokenizer are other issues; the int8 export of 11x512 MLP4x is over the cap.
     "record": dict(
-        num_layers=11,
-        mlp_mult=4.0,
-        mlp_act="leaky_relu2",
-        mlp_leaky_slope=0.5,
-        loop_start=3,
-        loop_end=6,
-        loop_extra=2,
-        loop_enable_frac=0.35,
-        parallel_from=8,
-        unet_skip_gates=True,
-        ln_scale=True,
-        rope_dims=16,
-        xsa_last_n=11,
-        qk_gain_init=5.0,
-        attn_gate=True,
-        doc_isolation=True,
-        smear_gate=True,
-        bigram_buckets=2048,
-        muon_coeffs="polar_express",
-        muon_row_norm=True,
-        muon_weight_decay=0.095,
-        lr_schedule="fraction",
-        warmdown_frac=0.72,
-        min_lr_frac=0.05,
-        ema_decay=0.9965,
-        grad_clip_norm=0.3,
-        compile_fullgraph=True,
+        # shape: 11 x 512, MLP 4x LeakyReLU(0.5)^2, layers 3-5 looped twice (17 virtual), lanes from 8
+        num_layers=11, mlp_mult=4.0, mlp_act="leaky_relu2", mlp_leaky_slope=0.5,
+        loop_start=3, loop_end=6, loop_extra=2, loop_enable_frac=0.35,
+        parallel_from=8, unet_skip_gates=True, ln_scale=True,
+        # attention and token mixing
+        rope_dims=16, xsa_last_n=11, qk_gain_init=5.0, attn_gate=True, doc_isolation=True,
+        smear_gate=True, bigram_buckets=2048,
+        # optimizer, schedule, EMA, compile
+        muon_coeffs="polar_express", muon_row_norm=True, muon_weight_decay=0.095,
+        lr_schedule="fraction", warmdown_frac=0.72, min_lr_frac=0.05, ema_decay=0.9965,
+        grad_clip_norm=0.3, compile_fullgraph=True,
     ),
 }
 
