@@ -112,6 +112,7 @@ class Config:
     min_lr_frac: float = 0.0  # LR floor as a fraction of the base LR
     ema_decay: float = 0.0  # EMA of the weights, used for the final eval and export (0 = off)
     compile_fullgraph: bool = False
+    train_align_bos: bool = False  # start every training sequence at a BOS (train/doc_loader.py)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -193,7 +194,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         parallel_from=8, unet_skip_gates=True, ln_scale=True,
         # attention and token mixing
         rope_dims=16, xsa_last_n=11, qk_gain_init=5.0, attn_gate=True, doc_isolation=True,
-        smear_gate=True, bigram_buckets=2048,
+        smear_gate=True, bigram_buckets=2048, train_align_bos=True,
         # optimizer, schedule, EMA, compile
         muon_coeffs="polar_express", muon_row_norm=True, muon_weight_decay=0.095,
         lr_schedule="fraction", warmdown_frac=0.72, min_lr_frac=0.05, ema_decay=0.9965,

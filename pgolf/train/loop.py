@@ -30,6 +30,7 @@ from pgolf.optim.ema import EMA
 from pgolf.optim.schedule import lr_for, muon_momentum, training_fraction
 from pgolf.optim.muon import Muon
 from pgolf.train import dist as pdist
+from pgolf.train.doc_loader import DocAlignedLoader
 from pgolf.train.runlog import RunLog, code_version, environment, new_run_id
 
 ARTIFACT_NAME = "model.pgolf"
@@ -83,7 +84,8 @@ class Trainer:
         self.net = DDP(core, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None) if ctx.distributed else core
         self.opts = build_optimizers(self.model, cfg)
         self.accum, self.local_tokens = pdist.micro_batch(cfg, ctx.world_size)
-        self.loader = BatchLoader(cfg.data_path, ctx.rank, ctx.world_size, cfg.vocab_size)
+        self.loader = (DocAlignedLoader(cfg.data_path, ctx.rank, ctx.world_size, cfg.vocab_size, cfg.bos_id)
+                       if cfg.train_align_bos else BatchLoader(cfg.data_path, ctx.rank, ctx.world_size, cfg.vocab_size))
         self.autocast = (
             torch.autocast("cuda", dtype=torch.bfloat16) if ctx.device.type == "cuda" else contextlib.nullcontext()
         )
