@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "pgolf.data.commands",
     "pgolf.train.commands",
     "pgolf.eval.commands",
+    "pgolf.bench.commands",
 ]
 
 EPILOG = """\

@@ -42,6 +42,15 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def peak_memory_bytes(device: torch.device) -> int:
+    """CUDA: the allocator's peak since the last reset; CPU: this process's peak resident set."""
+    if device.type == "cuda":
+        return int(torch.cuda.max_memory_allocated(device))
+    import resource
+
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024  # Linux reports KiB
+
+
 def _mean_across_ranks(x: torch.Tensor) -> float:
     if dist.is_available() and dist.is_initialized():
         x = x.clone()
@@ -228,12 +237,13 @@ def _train(cfg: Config, ctx: pdist.DistContext, progress: bool, echo: bool) -> d
     if bar is not None:
         bar.close()
     log.line(f"stopping at step:{step}/{cfg.iterations} train_time:{train_ms:.0f}ms")
+    peak_mem = peak_memory_bytes(ctx.device)
     if ctx.device.type == "cuda":
-        log.line(f"peak memory allocated: {torch.cuda.max_memory_allocated(ctx.device) // 2**20} MiB")
+        log.line(f"peak memory allocated: {peak_mem // 2**20} MiB")
 
     summary = export_and_score(trainer.model, cfg, ctx, run_dir, log, val_tokens, table, eval_len)
     summary.update(steps=step, train_seconds=train_ms / 1000, pre_quant_val_bpb=last_val["val_bpb"],
-                   pre_quant_val_loss=last_val["val_loss"])
+                   pre_quant_val_loss=last_val["val_loss"], peak_memory_bytes=peak_mem)
     log.json("summary.json", summary)
     log.close()
     size_report(summary["bytes_model"], summary["bytes_code"], summary["code_source"], cfg.allow_over_cap)
