@@ -1,10 +1,20 @@
-"""Causal self-attention of the baseline: GQA, RoPE, QK-norm with a learned per-head gain."""
+"""Causal self-attention: GQA, RoPE, QK-norm with a learned per-head gain (the baseline), plus
+the record's options, each off by default:
+
+- partial RoPE: rotate only the first ``rope_dims`` dims of each head, the rest carry no position;
+- XSA: remove from each head's output its component along that position's own value vector;
+- output gate: a per-head sigmoid gate computed from the first ``gate_dims`` residual dims;
+- value embeddings: a token embedding (passed in as ``ve``) added to the values;
+- masks: document isolation and sliding windows come in as ``mask`` (see ``masks.py``).
+"""
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from pgolf.model.masks import attend
 
 
 class Rotary(nn.Module):
@@ -35,7 +45,8 @@ def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch
 
 
 class CausalSelfAttention(nn.Module):
-    def __init__(self, dim: int, num_heads: int, num_kv_heads: int, rope_base: float, qk_gain_init: float):
+    def __init__(self, dim: int, num_heads: int, num_kv_heads: int, rope_base: float, qk_gain_init: float,
+                 rope_dims: int = 0, xsa: bool = False, gate_dims: int = 0, value_embed: bool = False):
         super().__init__()
         if dim % num_heads or num_heads % num_kv_heads:
             raise ValueError(f"model_dim {dim}, num_heads {num_heads}, num_kv_heads {num_kv_heads} do not divide")
@@ -48,19 +59,47 @@ class CausalSelfAttention(nn.Module):
         self.proj = nn.Linear(dim, dim, bias=False)
         self.proj.zero_init = True
         self.q_gain = nn.Parameter(torch.full((num_heads,), qk_gain_init))
-        self.rotary = Rotary(self.head_dim, rope_base)
+        self.rope_dims = rope_dims if 0 < rope_dims < self.head_dim else self.head_dim
+        if self.rope_dims % 2:
+            raise ValueError(f"rope_dims {rope_dims} must be even")
+        self.rotary = Rotary(self.rope_dims, rope_base)
+        self.xsa = xsa
+        self.gate_dims = gate_dims
+        if gate_dims:  # zero init: every gate starts at sigmoid(0) * 2 = 1
+            self.gate = nn.Parameter(torch.zeros(num_heads, gate_dims))
+            self.gate.optim_group = "scalar"
+        self.ve_gain = nn.Parameter(torch.ones(1)) if value_embed else None
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def _rope(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+        r = self.rope_dims
+        if r == self.head_dim:
+            return apply_rotary(x, cos, sin)
+        return torch.cat((apply_rotary(x[..., :r], cos, sin), x[..., r:]), dim=-1)
+
+    def _remove_self_value(self, y: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """XSA: y (B, H, T, D) minus its projection on the unit value vector of its own position."""
+        if v.size(1) != y.size(1):
+            v = v.repeat_interleave(y.size(1) // v.size(1), dim=1)
+        vn = F.normalize(v, dim=-1)
+        return y - (y * vn).sum(-1, keepdim=True) * vn
+
+    def forward(self, x: torch.Tensor, mask=None, ve: torch.Tensor | None = None) -> torch.Tensor:
         B, T, C = x.shape
         q = self.c_q(x).view(B, T, self.num_heads, self.head_dim).transpose(1, 2)
         k = self.c_k(x).view(B, T, self.num_kv_heads, self.head_dim).transpose(1, 2)
         v = self.c_v(x).view(B, T, self.num_kv_heads, self.head_dim).transpose(1, 2)
+        if self.ve_gain is not None and ve is not None:
+            v = v + self.ve_gain.to(v.dtype) * ve.view(B, T, self.num_kv_heads, self.head_dim).transpose(1, 2)
         q = F.rms_norm(q, (self.head_dim,))
         k = F.rms_norm(k, (self.head_dim,))
         cos, sin = self.rotary(T, x.device)
-        q = apply_rotary(q, cos, sin) * self.q_gain.to(q.dtype)[None, :, None, None]
-        k = apply_rotary(k, cos, sin)
-        y = F.scaled_dot_product_attention(
-            q, k, v, is_causal=True, enable_gqa=self.num_kv_heads != self.num_heads
-        )
-        return self.proj(y.transpose(1, 2).reshape(B, T, C))
+        q = self._rope(q, cos, sin) * self.q_gain.to(q.dtype)[None, :, None, None]
+        k = self._rope(k, cos, sin)
+        y = attend(q, k, v, mask)
+        if self.xsa:
+            y = self._remove_self_value(y, v)
+        y = y.transpose(1, 2)
+        if self.gate_dims:
+            g = 2 * torch.sigmoid(F.linear(x[..., : self.gate_dims], self.gate.to(x.dtype)))
+            y = y * g[..., None]
+        return self.proj(y.reshape(B, T, C))

@@ -1,18 +1,30 @@
-"""The feed-forward block: up-projection, squared ReLU, zero-initialised down-projection."""
+"""The feed-forward block: up-projection, squared activation, zero-initialised down-projection.
+
+``relu2`` is the baseline's relu(x)^2; ``leaky_relu2`` is the record's leaky_relu(x, slope)^2,
+which keeps a (squared, small) signal for negative inputs.
+"""
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
+
+ACTIVATIONS = ("relu2", "leaky_relu2")
 
 
 class MLP(nn.Module):
-    def __init__(self, dim: int, mult: float):
+    def __init__(self, dim: int, mult: float, act: str = "relu2", slope: float = 0.5):
         super().__init__()
+        if act not in ACTIVATIONS:
+            raise ValueError(f"mlp_act {act!r}: choose from {', '.join(ACTIVATIONS)}")
         hidden = int(mult * dim)
         self.fc = nn.Linear(dim, hidden, bias=False)
         self.proj = nn.Linear(hidden, dim, bias=False)
         self.proj.zero_init = True
+        self.act, self.slope = act, slope
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.proj(torch.relu(self.fc(x)).square())
+        h = self.fc(x)
+        h = torch.relu(h) if self.act == "relu2" else F.leaky_relu(h, self.slope)
+        return self.proj(h.square())

@@ -11,12 +11,16 @@ from pgolf.optim.muon import Muon
 
 def param_groups(model: nn.Module) -> dict[str, list[nn.Parameter]]:
     """embed: the token embedding; head: an untied output head; matrix: 2-D block weights (Muon);
-    scalar: every other parameter (gains, scales, mixes, skip weights)."""
+    scalar: every other parameter (gains, scales, mixes, skip weights).
+    A parameter may name its group itself with an ``optim_group`` attribute (record features do:
+    hashed and value-embedding tables are "embed", small gate matrices "scalar")."""
     groups: dict[str, list[nn.Parameter]] = {"embed": [], "head": [], "matrix": [], "scalar": []}
     for name, p in model.named_parameters():
         if not p.requires_grad:
             continue
-        if name.startswith("tok_emb."):
+        if getattr(p, "optim_group", None) in groups:
+            groups[p.optim_group].append(p)
+        elif name.startswith("tok_emb."):
             groups["embed"].append(p)
         elif name.startswith("lm_head."):
             groups["head"].append(p)
@@ -31,12 +35,16 @@ def build_optimizers(model: nn.Module, cfg: Config) -> list[torch.optim.Optimize
     """Adam (embedding, head, scalars) and Muon (matrices); each group remembers its base LR."""
     g = param_groups(model)
     adam = dict(betas=(cfg.beta1, cfg.beta2), eps=cfg.adam_eps, fused=False)
+    Adam = torch.optim.Adam
+    if cfg.adam_weight_decay > 0:  # decoupled decay (AdamW) on the embedding and scalar groups
+        Adam, adam = torch.optim.AdamW, dict(adam, weight_decay=cfg.adam_weight_decay)
     embed_lr = cfg.tied_embed_lr if cfg.tie_embeddings else cfg.embed_lr
-    opts: list[torch.optim.Optimizer] = [torch.optim.Adam([{"params": g["embed"], "lr": embed_lr}], **adam)]
+    opts: list[torch.optim.Optimizer] = [Adam([{"params": g["embed"], "lr": embed_lr}], **adam)]
     if g["head"]:
-        opts.append(torch.optim.Adam([{"params": g["head"], "lr": cfg.head_lr}], **adam))
-    opts.append(Muon(g["matrix"], lr=cfg.matrix_lr, momentum=cfg.muon_momentum, backend_steps=cfg.muon_backend_steps))
-    opts.append(torch.optim.Adam([{"params": g["scalar"], "lr": cfg.scalar_lr}], **adam))
+        opts.append(Adam([{"params": g["head"], "lr": cfg.head_lr}], **adam))
+    opts.append(Muon(g["matrix"], lr=cfg.matrix_lr, momentum=cfg.muon_momentum, backend_steps=cfg.muon_backend_steps,
+                     coeffs=cfg.muon_coeffs, row_norm=cfg.muon_row_norm, weight_decay=cfg.muon_weight_decay))
+    opts.append(Adam([{"params": g["scalar"], "lr": cfg.scalar_lr}], **adam))
     for opt in opts:
         for group in opt.param_groups:
             group["base_lr"] = group["lr"]

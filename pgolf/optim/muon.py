@@ -3,6 +3,10 @@
 The quintic iteration pushes the singular values of the (normalised) update towards 1, so every
 direction of a weight matrix moves at about the same rate. Under torch.distributed each rank
 orthogonalises a round-robin share of the matrices and one all-reduce shares the results.
+
+Record options (off by default): Polar-Express per-step coefficients instead of the fixed
+quintic (``coeffs="polar_express"``), row normalisation of each orthogonalised update (every row
+gets the same norm, the total norm is kept) and decoupled weight decay (``p *= 1 - lr * wd``).
 """
 
 from __future__ import annotations
@@ -12,26 +16,45 @@ import torch.distributed as dist
 
 # Coefficients (a, b, c) of the quintic X <- aX + b(XX^T)X + c(XX^T)^2 X used by the baseline.
 NS_COEFFS = (3.4445, -4.7750, 2.0315)
+# Polar Express (Amsel et al., 2025): one (a, b, c) per iteration, for a norm inflated by 2 %.
+POLAR_EXPRESS = (
+    (8.156554524902461, -22.48329292557795, 15.878769915207462),
+    (4.042929935166739, -2.808917465908714, 0.5000178451051316),
+    (3.8916678022926607, -2.772484153217685, 0.5060648178503393),
+    (3.285753657755655, -2.3681294933425376, 0.46449024233003106),
+    (2.3465413258596377, -1.7097828382687081, 0.42323551169305323),
+)
 
 
-def newton_schulz(g: torch.Tensor, steps: int, eps: float = 1e-7) -> torch.Tensor:
+def newton_schulz(g: torch.Tensor, steps: int, eps: float = 1e-7, coeffs: str = "baseline") -> torch.Tensor:
     """Approximately orthogonalise a 2-D matrix (bf16 on CUDA, fp32 elsewhere)."""
-    a, b, c = NS_COEFFS
+    polar = coeffs == "polar_express"
     dtype = torch.bfloat16 if g.is_cuda else torch.float32
     x = g.to(dtype)
-    x = x / (x.norm() + eps)
+    x = x / (x.norm() * 1.02 + eps) if polar else x / (x.norm() + eps)
     tall = x.size(0) > x.size(1)
     if tall:
         x = x.T
-    for _ in range(steps):
+    for i in range(steps):
+        a, b, c = POLAR_EXPRESS[min(i, len(POLAR_EXPRESS) - 1)] if polar else NS_COEFFS
         m = x @ x.T
         x = a * x + (b * m + c * m @ m) @ x
     return x.T if tall else x
 
 
+def row_normalize(g: torch.Tensor, eps: float = 1e-7) -> torch.Tensor:
+    """Scale each row of ``g`` to the same norm, keeping the total Frobenius norm."""
+    target = g.norm() / g.size(0) ** 0.5
+    return g * (target / (g.norm(dim=1, keepdim=True) + eps))
+
+
 class Muon(torch.optim.Optimizer):
-    def __init__(self, params, lr: float, momentum: float, backend_steps: int, nesterov: bool = True):
-        super().__init__(params, dict(lr=lr, momentum=momentum, backend_steps=backend_steps, nesterov=nesterov))
+    def __init__(self, params, lr: float, momentum: float, backend_steps: int, nesterov: bool = True,
+                 coeffs: str = "baseline", row_norm: bool = False, weight_decay: float = 0.0):
+        if coeffs not in ("baseline", "polar_express"):
+            raise ValueError(f"muon_coeffs {coeffs!r}: choose baseline or polar_express")
+        super().__init__(params, dict(lr=lr, momentum=momentum, backend_steps=backend_steps, nesterov=nesterov,
+                                      coeffs=coeffs, row_norm=row_norm, weight_decay=weight_decay))
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -57,7 +80,9 @@ class Muon(torch.optim.Optimizer):
                         g = g.add(buf, alpha=group["momentum"])
                     else:
                         g = buf
-                    g = newton_schulz(g, group["backend_steps"])
+                    g = newton_schulz(g, group["backend_steps"], coeffs=group["coeffs"])
+                    if group["row_norm"]:
+                        g = row_normalize(g)
                     g = g * max(1.0, g.size(0) / g.size(1)) ** 0.5
                     flat[offset : offset + p.numel()] = g.reshape(-1).float()
                 offset += p.numel()
@@ -65,5 +90,7 @@ class Muon(torch.optim.Optimizer):
                 dist.all_reduce(flat, op=dist.ReduceOp.SUM)
             offset = 0
             for p in params:
+                if group["weight_decay"] > 0:
+                    p.mul_(1 - group["lr"] * group["weight_decay"])
                 p.add_(flat[offset : offset + p.numel()].view_as(p).to(p.dtype), alpha=-group["lr"])
                 offset += p.numel()

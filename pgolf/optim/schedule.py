@@ -26,3 +26,36 @@ def muon_momentum(step: int, start: float, end: float, warmup_steps: int) -> flo
         return end
     frac = min(step / warmup_steps, 1.0)
     return (1 - frac) * start + frac * end
+
+
+# ---- issue 3: the record's schedule by training-time fraction ---------------------------------
+
+def training_fraction(step: int, elapsed_ms: float, iterations: int, max_wallclock_ms: float) -> float:
+    """How far through training we are: by the clock when there is one, else by steps."""
+    if max_wallclock_ms > 0:
+        return min(elapsed_ms / max_wallclock_ms, 1.0)
+    return min(step / max(iterations, 1), 1.0)
+
+
+def fraction_multiplier(frac: float, warmdown_frac: float) -> float:
+    """1 until the last ``warmdown_frac`` of training, then linearly down to 0 at the end."""
+    if warmdown_frac <= 0:
+        return 1.0
+    return min(1.0, max(1.0 - frac, 0.0) / warmdown_frac)
+
+
+def lr_for(cfg, step: int, elapsed_ms: float, cap_ms: float | None = None) -> float:
+    """The LR multiplier the config asks for, lifted by the ``min_lr_frac`` floor.
+
+    ``cap_ms`` is the training clock's budget (default: the whole wall-clock cap; training
+    passes the cap less any GPTQ calibration reserve).
+    """
+    cap_ms = cfg.max_wallclock_seconds * 1000 if cap_ms is None else cap_ms
+    if cfg.lr_schedule == "fraction":
+        mult = fraction_multiplier(training_fraction(step, elapsed_ms, cfg.iterations, cap_ms), cfg.warmdown_frac)
+    elif cfg.lr_schedule == "baseline":
+        mult = lr_multiplier(step, elapsed_ms, cfg.iterations, cfg.warmdown_iters, cap_ms)
+    else:
+        raise ValueError(f"lr_schedule {cfg.lr_schedule!r}: choose baseline or fraction")
+    floor = cfg.min_lr_frac
+    return floor + (1 - floor) * mult if floor > 0 else mult

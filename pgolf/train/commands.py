@@ -12,7 +12,7 @@ from pgolf.config import PRESETS, env_overrides, load_config, parse_kv
 def add_config_args(p: argparse.ArgumentParser) -> None:
     """--preset, --smoke and key=value overrides: shared by every command that trains."""
     p.add_argument("--preset", default="baseline", choices=sorted(PRESETS), help="starting config (default: baseline)")
-    p.add_argument("--smoke", action="store_true", help="shrink the preset to tiny dims and a few steps")
+    p.add_argument("--smoke", action="store_true", help="shrink the preset to tiny dims and a few steps, keeping every feature on")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="any Config field, e.g. num_layers=4 seed=7")
 
 
@@ -33,6 +33,7 @@ def register(sub) -> None:
         "processes under torchrun with the same global batch. Writes runs/<run_id>/: train.log, "
         "metrics.jsonl, config.json, checkpoint.pt, model.pgolf and summary.json.",
         epilog="examples:\n  pgolf train --preset cpu-demo max_wallclock_seconds=60\n"
+        "  pgolf train --preset record --smoke            every record feature, tiny dims, CPU\n"
         "  torchrun --standalone --nproc_per_node=8 -m pgolf train --preset baseline",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

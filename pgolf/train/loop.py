@@ -27,10 +27,12 @@ from pgolf.data.shards import load_split
 from pgolf.eval.score import score_stream
 from pgolf.model import build_model
 from pgolf.optim.build import build_optimizers
-from pgolf.optim.schedule import lr_multiplier, muon_momentum
+from pgolf.optim.ema import EMA
+from pgolf.optim.schedule import lr_for, muon_momentum, training_fraction
 from pgolf.optim.muon import Muon
 from pgolf.quant.calibrate import calibrate, train_budget_ms
 from pgolf.train import dist as pdist
+from pgolf.train.doc_loader import DocAlignedLoader
 from pgolf.train.runlog import RunLog, code_version, environment, new_run_id
 
 ARTIFACT_NAME = "model.pgolf"
@@ -88,19 +90,31 @@ class Trainer:
         self.cfg, self.ctx = cfg, ctx
         torch.manual_seed(cfg.seed)
         self.model = build_model(cfg).to(ctx.device)
-        core = torch.compile(self.model, dynamic=False) if _use_compile(cfg, ctx.device) else self.model
+        core = (torch.compile(self.model, dynamic=False, fullgraph=cfg.compile_fullgraph)
+                if _use_compile(cfg, ctx.device) else self.model)
         self.net = DDP(core, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None) if ctx.distributed else core
         self.opts = build_optimizers(self.model, cfg)
         self.accum, self.local_tokens = pdist.micro_batch(cfg, ctx.world_size)
-        self.loader = BatchLoader(cfg.data_path, ctx.rank, ctx.world_size, cfg.vocab_size)
+        self.loader = (DocAlignedLoader(cfg.data_path, ctx.rank, ctx.world_size, cfg.vocab_size, cfg.bos_id)
+                       if cfg.train_align_bos else BatchLoader(cfg.data_path, ctx.rank, ctx.world_size, cfg.vocab_size))
         self.autocast = (
             torch.autocast("cuda", dtype=torch.bfloat16) if ctx.device.type == "cuda" else contextlib.nullcontext()
         )
+        self.ema = EMA(self.model, cfg.ema_decay) if cfg.ema_decay > 0 else None
+
+    def _update_loop(self, step: int, elapsed_ms: float) -> None:
+        """Switch depth recurrence on once training passes loop_enable_frac (every rank agrees)."""
+        cfg = self.cfg
+        if cfg.loop_extra <= 0 or self.model.loop_active:
+            return
+        frac = training_fraction(step, elapsed_ms, cfg.iterations, cfg.max_wallclock_seconds * 1000)
+        self.model.loop_active = _any_rank(frac >= cfg.loop_enable_frac, self.ctx.device)
 
     def step(self, step: int, elapsed_ms: float) -> torch.Tensor:
         cfg = self.cfg
         for opt in self.opts:
             opt.zero_grad(set_to_none=True)
+        self._update_loop(step, elapsed_ms)
         total = torch.zeros((), device=self.ctx.device)
         for micro in range(self.accum):
             x, y = self.loader.next_batch(self.local_tokens, cfg.train_seq_len, self.ctx.device)
@@ -111,7 +125,7 @@ class Trainer:
                     loss = self.net(x, y)
                 (loss / self.accum).backward()
             total += loss.detach()
-        mult = lr_multiplier(step, elapsed_ms, cfg.iterations, cfg.warmdown_iters, train_budget_ms(cfg))
+        mult = lr_for(cfg, step, elapsed_ms, train_budget_ms(cfg))
         momentum = muon_momentum(step, cfg.muon_momentum_warmup_start, cfg.muon_momentum, cfg.muon_momentum_warmup_steps)
         for opt in self.opts:
             for group in opt.param_groups:
@@ -122,6 +136,8 @@ class Trainer:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip_norm)
         for opt in self.opts:
             opt.step()
+        if self.ema is not None:
+            self.ema.update(self.model)
         return total / self.accum
 
     def warmup_and_reset(self, steps: int) -> None:
@@ -131,11 +147,16 @@ class Trainer:
         model_state = copy.deepcopy(self.model.state_dict())
         opt_states = [copy.deepcopy(o.state_dict()) for o in self.opts]
         for s in range(steps):
+            if self.cfg.loop_extra > 0:  # compile the looped graph too, in the second half
+                self.model.loop_active = s >= steps // 2
             self.step(s, 0.0)
         self.model.load_state_dict(model_state)
         for opt, st in zip(self.opts, opt_states):
             opt.load_state_dict(st)
         self.loader.reset()
+        self.model.loop_active = False
+        if self.ema is not None:
+            self.ema = EMA(self.model, self.cfg.ema_decay)
         _sync(self.ctx.device)
 
 
@@ -190,6 +211,9 @@ def _train(cfg: Config, ctx: pdist.DistContext, progress: bool, echo: bool) -> d
         if last or (cfg.val_loss_every > 0 and step > 0 and step % cfg.val_loss_every == 0):
             _sync(ctx.device)
             train_ms += 1000 * (time.perf_counter() - t0)
+            if last and trainer.ema is not None:  # the final score and the export use the averaged weights
+                trainer.ema.copy_to(trainer.model)
+                log.line(f"ema: loaded the weight average (decay {cfg.ema_decay}) for the final eval and export")
             last_val = score_stream(trainer.model, val_tokens, table, eval_len, cfg.val_batch_size, ctx.device,
                                     target_bytes=val_bytes)
             log.line(f"step:{step}/{cfg.iterations} val_loss:{last_val['val_loss']:.4f} val_bpb:{last_val['val_bpb']:.4f} "
