@@ -9,6 +9,10 @@ from pgolf.config import Config
 from pgolf.optim.muon import Muon
 
 
+# 2-D block tensors that are per-channel controls, not matrices: the baseline gives them to Adam.
+CONTROL_NAMES = ("resid_mix", "attn_scale", "mlp_scale", "q_gain", "skip_weight")
+
+
 def param_groups(model: nn.Module) -> dict[str, list[nn.Parameter]]:
     """embed: the token embedding; head: an untied output head; matrix: 2-D block weights (Muon);
     scalar: every other parameter (gains, scales, mixes, skip weights).
@@ -24,7 +28,7 @@ def param_groups(model: nn.Module) -> dict[str, list[nn.Parameter]]:
             groups["embed"].append(p)
         elif name.startswith("lm_head."):
             groups["head"].append(p)
-        elif p.ndim == 2 and name.startswith("blocks."):
+        elif p.ndim == 2 and name.startswith("blocks.") and not any(c in name for c in CONTROL_NAMES):
             groups["matrix"].append(p)
         else:
             groups["scalar"].append(p)
