@@ -66,6 +66,7 @@ class AuditTrail:
         self.events: list[dict] = []
         self.samples: list[dict] = []
         self.structure: list[str] = []
+        self.bos: list[int] = []
         self._pending: list[tuple[int, int]] = []
 
     def read(self, lo: int, hi: int) -> None:
@@ -139,16 +140,18 @@ class ValTokens:
 
     def bos_positions(self, bos_id: int) -> np.ndarray:
         """Where documents start: structure (lengths), not token values; noted in the audit."""
+        pos = np.flatnonzero(self._tokens == bos_id)
         if self.trail is not None and "bos_positions" not in self.trail.structure:
             self.trail.structure.append("bos_positions")
-        return np.flatnonzero(self._tokens == bos_id)
+            self.trail.bos = [int(p) for p in pos]
+        return pos
 
 
 def build_report(records: list[dict], strategy: str, n_tokens: int, vocab_size: int,
-                 structure: list[str]) -> dict:
+                 structure: list[str], bos: list[int] = ()) -> dict:
     """The audit report of all ranks' records, with the checks run on it."""
     report = {"format": FORMAT, "strategy": strategy, "n_tokens": int(n_tokens), "vocab_size": int(vocab_size),
-              "structure": list(structure), "ranks": records}
+              "structure": list(structure), "bos_positions": list(bos), "ranks": records}
     report["tokens_scored"] = sum(hi - lo for r in records for e in r["events"] if e["kind"] == "score"
                                   for lo, hi in e["targets"])
     report.update(check_audit(report))
@@ -183,11 +186,21 @@ def _first_bad(mask: np.ndarray) -> int:
     return int(np.flatnonzero(mask)[0])
 
 
-def check_audit(report_or_path) -> dict:
-    """Re-run the four checks from a report (dict or path); ``{"ok": bool, "checks": {...}}``."""
+def check_audit(report_or_path, tokens: np.ndarray | None = None, bos_id: int = 1) -> dict:
+    """Re-run the four checks from a report (dict or path); ``{"ok": bool, "checks": {...}}``.
+
+    With the val ``tokens`` at hand, the recorded stream length and BOS positions are verified
+    against them too (check ``structure``).
+    """
     rep = _load(report_or_path)
     n = int(rep["n_tokens"])
     checks: dict[str, dict] = {}
+    bos = np.asarray(rep.get("bos_positions", []), dtype=np.int64)
+    if tokens is not None:
+        real = np.flatnonzero(np.asarray(tokens) == bos_id)
+        ok = len(tokens) == n and (not len(bos) or np.array_equal(real, bos))
+        checks["structure"] = {"ok": bool(ok), "detail": "stream length and BOS positions match the val tokens" if ok
+                               else "the recorded stream length or BOS positions differ from the val tokens"}
     count = np.zeros(n, dtype=np.int64)
     scored_at = []  # per rank: step at which each position was scored (-1 never; 0 free)
     for r in rep["ranks"]:
@@ -214,6 +227,7 @@ def check_audit(report_or_path) -> dict:
     for r, at in zip(rep["ranks"], scored_at):
         at = at.copy()
         at[0] = -1  # the opening token: free
+        at[bos[(bos >= 0) & (bos < n)]] = -1  # document starts: structure known up front, free to read
         for e in r["events"]:
             n_updates += e["kind"] == "update"
             for lo, hi in e["reads"]:

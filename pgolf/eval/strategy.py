@@ -106,7 +106,7 @@ def evaluate_model(model: torch.nn.Module, tokens: np.ndarray, table, cfg, devic
             gathered = [None] * world
             dist.all_gather_object(gathered, records[0])
             records = gathered
-        report = build_report(records, res["strategy"], len(tokens), cfg.vocab_size, trail.structure)
+        report = build_report(records, res["strategy"], len(tokens), cfg.vocab_size, trail.structure, trail.bos)
         if rank == 0:
             write_report(audit, report)
         res["audit"] = {"path": str(audit), "ok": report["ok"],
