@@ -61,8 +61,9 @@ def window_batch(val: ValTokens, group: list[Window], device: torch.device):
 def token_nll(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, device: torch.device,
               sample: tuple[int, int] | None = None, trail: AuditTrail | None = None,
               sample_pos: int = 0) -> torch.Tensor:
-    """Per-token NLL (B, T) in float32; with ``trail`` and ``sample=(row, col)`` it records the
-    normalisation of that position's distribution (target position ``sample_pos``)."""
+    """Per-token NLL (B, T) in float32; with ``trail`` and ``sample=(row, col)`` it records that
+    position's distribution (target position ``sample_pos``) and its loss from the prefix alone.
+    ``row`` must be 0 when the model carries per-row adapters."""
     with autocast(device):
         logits = model.forward_logits(x)
     logits = logits.float()
@@ -70,7 +71,11 @@ def token_nll(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, device: 
     if trail is not None and sample is not None:
         i, j = sample
         probs = torch.softmax(logits[i, j].double(), dim=-1)
-        trail.sample(sample_pos, probs.sum().item(), probs[y[i, j]].item(), nll[i, j].item(), logits.size(-1))
+        with autocast(device):  # the same position from its prefix alone: the causality sample
+            alone = model.forward_logits(x[i : i + 1, : j + 1])[0, j].float()
+        nll_prefix = F.cross_entropy(alone[None], y[i, j][None]).item()
+        trail.sample(sample_pos, probs.sum().item(), probs[y[i, j]].item(), nll[i, j].item(), logits.size(-1),
+                     nll_prefix)
     return nll
 
 

@@ -49,11 +49,11 @@ class BatchedLoRA(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.base(x)
-        n = self.active
-        if n == 0:
+        if self.active == 0:
             return y
-        if x.dim() != 3 or x.size(0) != n:
-            raise PgolfError(f"TTT LoRA expects (batch, time, features) inputs with batch {n}, got {tuple(x.shape)}")
+        n = x.size(0)  # rows 0..n-1 (a shorter batch uses the first adapters: the causality sample)
+        if x.dim() != 3 or n > self.active:
+            raise PgolfError(f"TTT LoRA expects (batch <= {self.active}, time, features) inputs, got {tuple(x.shape)}")
         h = torch.bmm(x, self.A[:n].transpose(1, 2).to(x.dtype))
         return y + torch.bmm(h, self.B[:n].transpose(1, 2).to(x.dtype)).to(y.dtype)
 

@@ -124,3 +124,24 @@ def test_scoring_strategies_pass_and_the_file_rechecks(tiny_model, tiny_cfg, val
     write_report(path, rep)
     again = check_audit(path)
     assert not again["ok"] and not again["checks"]["scored_exactly_once"]["ok"]
+
+
+class _PeekingModel(torch.nn.Module):
+    """Illegal: the logits at each position also see the next input token (the target)."""
+
+    def __init__(self, inner):
+        super().__init__()
+        self.inner = inner
+
+    def forward_logits(self, ids):
+        logits = self.inner.forward_logits(ids)
+        peek = torch.nn.functional.one_hot(ids[:, 1:], logits.size(-1)).float() * 5.0
+        return torch.cat([logits[:, :-1] + peek, logits[:, -1:]], dim=1)
+
+
+def test_a_model_that_peeks_at_the_target_fails(tiny_model, tiny_cfg, val_slice, table, tmp_path):
+    res = evaluate_model(_PeekingModel(tiny_model), val_slice[:N], table, tiny_cfg, "cpu", L,
+                         audit=str(tmp_path / "a.json"))
+    honest = evaluate_model(tiny_model, val_slice[:N], table, tiny_cfg, "cpu", L)
+    assert res["val_loss"] < honest["val_loss"]  # the leak pays off ...
+    assert res["audit"]["failed"] == ["causal_scoring"]  # ... and is caught

@@ -32,8 +32,8 @@ def test_legal_ttt_passes_its_audit_and_restores_the_model(tiny_model, tiny_cfg,
     assert res["strategy"].startswith("ttt(")
     assert set(res["phase_seconds"]) == {"score", "adapt", "global"}
     rep = check_audit(path)
-    assert rep["ok"] and set(rep["checks"]) == {"scored_exactly_once", "score_before_update",
-                                                "no_read_before_score", "normalized_distribution"}
+    assert rep["ok"] and set(rep["checks"]) == {"scored_exactly_once", "score_before_update", "no_read_before_score",
+                                                "normalized_distribution", "causal_scoring"}
     after = tiny_model.state_dict()
     assert set(after) == set(before) and all(torch.equal(before[k], after[k]) for k in before)
     # adaptation changed the score (it learnt something from the scored chunks)
