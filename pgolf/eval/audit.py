@@ -19,7 +19,8 @@ The report (``--audit FILE``) is JSON::
                 "samples": [{"pos": p, "step": s, "prob_sum": x, "p_target": y, "nll": z,
                              "vocab": v}, ...]}, ...]}
 
-Ranges are half-open token positions. :func:`check_audit` re-runs the checks from the recorded
+Ranges are half-open token positions. A FILE ending in ``.gz`` is written gzip-compressed (a
+whole-val TTT trail is large); :func:`check_audit` reads either. :func:`check_audit` re-runs the checks from the recorded
 trail alone: (1) every target ``1..n-1`` scored exactly once; (2) every token an update read was
 scored at an earlier step; (3) at sampled positions the distribution covers the full vocabulary
 and sums to 1 within 1e-4, and the recorded loss is that distribution's; (4) nothing read a val
@@ -32,6 +33,7 @@ own (its updates touch only its own model); exactly-once is checked over all ran
 
 from __future__ import annotations
 
+import gzip
 import json
 import math
 from pathlib import Path
@@ -169,7 +171,8 @@ def write_report(path: str | Path, report: dict) -> None:
     tmp = path.with_name(path.name + ".tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(json.dumps(report, separators=(",", ":")))
+        data = json.dumps(report, separators=(",", ":")).encode()
+        tmp.write_bytes(gzip.compress(data, 6) if path.suffix == ".gz" else data)
         tmp.replace(path)
     except OSError as e:
         raise PgolfError(f"{path}: cannot write the audit ({e})") from None
@@ -180,8 +183,9 @@ def _load(report_or_path) -> dict:
         return report_or_path
     path = Path(report_or_path)
     try:
-        report = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as e:
+        raw = path.read_bytes()
+        report = json.loads(gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw)
+    except (OSError, EOFError, json.JSONDecodeError) as e:
         raise PgolfError(f"{path}: cannot read the audit ({e})") from None
     if report.get("format") != FORMAT:
         raise PgolfError(f"{path}: not a {FORMAT} file")
@@ -207,18 +211,12 @@ def check_audit(report_or_path, tokens: np.ndarray | None = None, bos_id: int = 
         ok = len(tokens) == n and (not len(bos) or np.array_equal(real, bos))
         checks["structure"] = {"ok": bool(ok), "detail": "stream length and BOS positions match the val tokens" if ok
                                else "the recorded stream length or BOS positions differ from the val tokens"}
-    count = np.zeros(n, dtype=np.int64)
-    scored_at = []  # per rank: step at which each position was scored (-1 never; 0 free)
+    count = np.zeros(n, dtype=np.int32)
     for r in rep["ranks"]:
-        at = np.full(n, np.iinfo(np.int64).max, dtype=np.int64)
         for e in r["events"]:
             if e["kind"] == "score":
                 for lo, hi in e["targets"]:
                     count[lo:hi] += 1
-                    at[lo:hi] = np.minimum(at[lo:hi], e["step"])
-        scored_at.append(at)
-    # a token scored on another rank is readable by this rank only after the whole eval; the
-    # per-rank view is what matters for its own updates and reads
     bad = np.flatnonzero(count[1:] != 1) + 1
     if len(bad):
         p = int(bad[0])
@@ -228,10 +226,16 @@ def check_audit(report_or_path, tokens: np.ndarray | None = None, bos_id: int = 
         checks["scored_exactly_once"] = {"ok": True, "detail": f"all {n - 1} targets scored once"}
     if count[0]:
         checks["scored_exactly_once"] = {"ok": False, "detail": "position 0 has no prefix and cannot be scored"}
+    del count
 
+    # each rank on its own: its updates change only its own model, so only its own scorings count
     upd_fail, read_fail, n_updates = [], [], 0
-    for r, at in zip(rep["ranks"], scored_at):
-        at = at.copy()
+    for r in rep["ranks"]:
+        at = np.full(n, np.iinfo(np.int32).max, dtype=np.int32)  # step at which each position was scored
+        for e in r["events"]:
+            if e["kind"] == "score":
+                for lo, hi in e["targets"]:
+                    at[lo:hi] = np.minimum(at[lo:hi], e["step"])
         at[0] = -1  # the opening token: free
         at[bos[(bos >= 0) & (bos < n)]] = -1  # document starts: structure known up front, free to read
         for e in r["events"]:

@@ -1,0 +1,68 @@
+"""Measure val_bpb and wall time of each eval strategy on one artifact; writes a JSON result.
+
+usage: python bench/eval_strategies.py ARTIFACT --data DIR [--max-tokens N] [--out FILE]
+Every strategy runs in this one process, one after the other, with the audit on (its cost is
+included in the times; the audit verdict is recorded).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from pgolf.eval.evaluate import evaluate_artifact
+
+STRATEGIES = {
+    "nonoverlap": {},
+    "sliding64": {"eval_stride": 64},
+    "nonoverlap+doc": {"eval_doc_aware": True},
+    "sliding64+doc": {"eval_stride": 64, "eval_doc_aware": True},
+    "ttt": {"ttt_enabled": True},
+    "ttt_lr0.01": {"ttt_enabled": True, "ttt_lora_lr": 0.01},
+}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("artifact")
+    ap.add_argument("--data", required=True)
+    ap.add_argument("--max-tokens", type=int, default=100_000)
+    ap.add_argument("--only", nargs="*", help="strategy names to run (default: all)")
+    ap.add_argument("--out")
+    args = ap.parse_args()
+    rows = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, over in STRATEGIES.items():
+            if args.only and name not in args.only:
+                continue
+            t = time.perf_counter()
+            res = evaluate_artifact(args.artifact, args.data, device="auto", overrides=over,
+                                    audit=str(Path(tmp) / f"{name}.json"), max_tokens=args.max_tokens)
+            rows[name] = {k: res[k] for k in ("strategy", "val_loss", "val_bpb", "target_tokens", "bytes",
+                                              "eval_seconds", "phase_seconds", "estimate_8xh100")}
+            rows[name]["audit_ok"] = res["audit"]["ok"]
+            rows[name]["wall_seconds_with_load"] = time.perf_counter() - t
+            print(f"{name:16s} val_bpb {res['val_bpb']:.4f}  eval {res['eval_seconds']:.1f}s  "
+                  f"audit {'ok' if res['audit']['ok'] else 'FAILED'}", flush=True)
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    dev = torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"{torch.get_num_threads()}-thread CPU"
+    out = {"what": "eval strategies on one artifact", "artifact": args.artifact, "max_tokens": args.max_tokens,
+           "device": dev, "machine": platform.machine(), "torch": torch.__version__, "commit": commit,
+           "date": time.strftime("%Y-%m-%d"), "results": rows}
+    text = json.dumps(out, indent=2)
+    if args.out:
+        Path(args.out).write_text(text + "\n")
+    else:
+        print(text)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
