@@ -38,7 +38,11 @@ def main() -> None:
     ap.add_argument("--only", nargs="*", help="strategy names to run (default: all)")
     ap.add_argument("--out")
     args = ap.parse_args()
-    rows = {}
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    dev = torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"{torch.get_num_threads()}-thread CPU"
+    out = {"what": "eval strategies on one artifact", "artifact": args.artifact, "max_tokens": args.max_tokens,
+           "device": dev, "machine": platform.machine(), "torch": torch.__version__, "commit": commit,
+           "date": time.strftime("%Y-%m-%d"), "results": {}}
     with tempfile.TemporaryDirectory() as tmp:
         for name, over in STRATEGIES.items():
             if args.only and name not in args.only:
@@ -46,23 +50,16 @@ def main() -> None:
             t = time.perf_counter()
             res = evaluate_artifact(args.artifact, args.data, device="auto", overrides=over,
                                     audit=str(Path(tmp) / f"{name}.json"), max_tokens=args.max_tokens)
-            rows[name] = {k: res[k] for k in ("strategy", "val_loss", "val_bpb", "target_tokens", "bytes",
-                                              "eval_seconds", "phase_seconds", "estimate_8xh100")}
-            rows[name]["audit_ok"] = res["audit"]["ok"]
-            rows[name]["wall_seconds_with_load"] = time.perf_counter() - t
+            row = {k: res[k] for k in ("strategy", "val_loss", "val_bpb", "target_tokens", "bytes",
+                                       "eval_seconds", "phase_seconds", "estimate_8xh100")}
+            row.update(audit_ok=res["audit"]["ok"], wall_seconds_with_load=time.perf_counter() - t)
+            out["results"][name] = row
             print(f"{name:16s} val_bpb {res['val_bpb']:.4f}  eval {res['eval_seconds']:.1f}s  "
                   f"audit {'ok' if res['audit']['ok'] else 'FAILED'}", flush=True)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    dev = torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"{torch.get_num_threads()}-thread CPU"
-    out = {"what": "eval strategies on one artifact", "artifact": args.artifact, "max_tokens": args.max_tokens,
-           "device": dev, "machine": platform.machine(), "torch": torch.__version__, "commit": commit,
-           "date": time.strftime("%Y-%m-%d"), "results": rows}
-    text = json.dumps(out, indent=2)
-    if args.out:
-        Path(args.out).write_text(text + "\n")
-    else:
-        print(text)
-
+            if args.out:  # after every strategy: a cut-off run keeps what it measured
+                Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
+    if not args.out:
+        print(json.dumps(out, indent=2))
 
 if __name__ == "__main__":
     sys.exit(main())
