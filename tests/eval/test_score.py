@@ -62,3 +62,27 @@ def test_doc_aware_score_independent_of_document_order(tiny_model, val_slice, ta
     c = score_stream(tiny_model, fwd, table, L, 2048, stride=32)
     d = score_stream(tiny_model, shuffled, table, L, 2048, stride=32)
     assert abs(c["val_loss"] - d["val_loss"]) > 1e-6 * c["val_loss"]
+
+
+def _naive_stride1(model, tokens, doc_aware):
+    """Target p from tokens[max(start, p - L) : p]: start = 0, or the start of p-1's document."""
+    total = 0.0
+    with torch.no_grad():
+        for p in range(1, len(tokens)):
+            start = 0
+            if doc_aware:
+                bos = np.flatnonzero(tokens[:p] == 1)
+                start = int(bos[-1]) if len(bos) else 0
+            ctx = torch.from_numpy(tokens[max(start, p - L) : p].astype(np.int64))[None]
+            logits = model.forward_logits(ctx)[0, -1]
+            total += torch.nn.functional.cross_entropy(logits[None], torch.tensor([int(tokens[p])])).item()
+    return total / (len(tokens) - 1)
+
+
+def test_stride_one_matches_a_naive_per_token_loop(tiny_model, val_slice, table):
+    tokens = val_slice[400:560]  # crosses a document start (position 523 of the slice)
+    assert (tokens == 1).any()
+    for doc in (False, True):
+        res = score_stream(tiny_model, tokens, table, L, 2048, stride=1, doc_aware=doc)
+        ref = _naive_stride1(tiny_model, tokens, doc)
+        assert abs(res["val_loss"] - ref) < 1e-5 * ref, (doc, res["val_loss"], ref)
