@@ -27,7 +27,8 @@ H100_MFU = 0.30  # assumed share of peak an eval forward reaches
 
 def strategy_name(cfg, seq_len: int) -> str:
     if cfg.ttt_enabled:
-        return f"ttt(lora_rank={cfg.ttt_lora_rank},chunk={cfg.ttt_chunk_tokens},steps={cfg.ttt_steps}" + (
+        return (f"ttt(lora_rank={cfg.ttt_lora_rank},lr={cfg.ttt_lora_lr:g},chunk={cfg.ttt_chunk_tokens},"
+                f"steps={cfg.ttt_steps}") + (
             f",global_lr={cfg.ttt_global_lr}" if cfg.ttt_global_lr > 0 else "") + f",seq_len={seq_len})"
     stride = cfg.eval_stride or seq_len
     name = "nonoverlap" if stride == seq_len else f"sliding(stride={stride})"

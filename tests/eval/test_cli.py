@@ -45,7 +45,7 @@ def test_eval_json_reports_strategy_phases_and_estimate(artifact, tmp_path):
 def test_eval_ttt_text_output(artifact):
     out = _eval(artifact, "--ttt", "--ttt-chunk", "32", "--ttt-rank", "2", "--ttt-lr", "0.01", tokens=600)
     assert out.returncode == 0, out.stderr
-    assert "strategy:ttt(lora_rank=2,chunk=32" in out.stdout and "PARTIAL" in out.stdout
+    assert "strategy:ttt(lora_rank=2,lr=0.01,chunk=32" in out.stdout and "PARTIAL" in out.stdout
     assert "adapt:" in out.stdout and "est_8xH100:" in out.stdout
 
 
