@@ -134,6 +134,19 @@ class Config:
     compile_fullgraph: bool = False
     train_align_bos: bool = False  # start every training sequence at a BOS (train/doc_loader.py)
 
+    # ---- issue 5: eval strategies and score-first TTT (defaults = the baseline's eval) ------
+    eval_stride: int = 0  # 0 = the eval window: non-overlapping; < window: sliding windows
+    eval_doc_aware: bool = False  # context never crosses a BOS
+    ttt_enabled: bool = False  # score-first test-time training at eval
+    ttt_lora_rank: int = 8  # per-document LoRA adapters on every Linear; 0 = none
+    ttt_lora_lr: float = 0.003  # Adam
+    ttt_chunk_tokens: int = 128  # targets scored per chunk before the adapter learns from them
+    ttt_steps: int = 1  # adapter steps per scored chunk
+    ttt_batch_docs: int = 64  # documents adapted in parallel (one adapter each)
+    ttt_global_lr: float = 0.0  # > 0: global SGD phases on already-scored documents
+    ttt_phase_docs: int = 2000  # documents scored between global phases
+    ttt_global_epochs: int = 1  # passes over a phase's documents
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 

@@ -15,8 +15,8 @@ from pgolf.data.paths import resolve_data
 from pgolf.data.shards import load_split
 from pgolf.data.sidecar import target_bytes_for
 from pgolf.errors import PgolfError
-from pgolf.eval.score import score_stream
-from pgolf.train.dist import pick_device
+from pgolf.eval.strategy import evaluate_model
+from pgolf.train import dist as pdist
 
 
 def evaluate_artifact(
@@ -25,25 +25,41 @@ def evaluate_artifact(
     tokenizer: str | Path | None = None,
     device: str = "auto",
     seq_len: int = 0,
+    overrides: dict | None = None,
+    audit: str | Path | None = None,
+    max_tokens: int = 0,
+    progress: bool = False,
+    environ: dict[str, str] | None = None,
 ) -> dict:
-    """Load, dequantize and score the whole val split. ``data`` defaults to the run's data_path."""
+    """Load, dequantize and score the val split (all of it unless ``max_tokens``).
+
+    ``overrides`` are eval Config fields (eval_stride, eval_doc_aware, ttt_*); ``data`` defaults
+    to the run's data_path; ``environ`` carries torchrun's RANK / WORLD_SIZE for a distributed eval.
+    """
     t0 = time.perf_counter()
     _, config = read_artifact(artifact)
-    cfg = Config.from_dict(config)
+    cfg = Config.from_dict(config).replace(device=device, **(overrides or {}))
     dataset_dir, found_tok = resolve_data(data or cfg.data_path, cfg.vocab_size)
     tok = Path(tokenizer) if tokenizer else (found_tok or Path(cfg.tokenizer_path))
     if not tok.is_file():
         raise PgolfError(f"{tok}: tokenizer not found (pass --tokenizer)")
-    dev = pick_device(cfg.replace(device=device))
-    model, cfg = load_model(artifact, dev)
-    val = load_split(dataset_dir, "val", cfg.vocab_size)
-    table = load_table(tok)
-    load_s = time.perf_counter() - t0
-    t1 = time.perf_counter()
-    res = score_stream(model, val, table, seq_len or cfg.eval_seq_len or cfg.train_seq_len, cfg.val_batch_size, dev,
-                       target_bytes=target_bytes_for(dataset_dir, "val", val, table))
-    if dev.type == "cuda":
-        torch.cuda.synchronize(dev)
-    score_s = time.perf_counter() - t1
-    return dict(res, eval_seconds=score_s, load_seconds=load_s, artifact=str(artifact),
-                data=str(dataset_dir), tokenizer=str(tok), device=str(dev))
+    ctx = pdist.setup(cfg, environ or {})
+    try:
+        model, _ = load_model(artifact, ctx.device)
+        val = load_split(dataset_dir, "val", cfg.vocab_size)
+        table = load_table(tok)
+        nbytes = target_bytes_for(dataset_dir, "val", val, table)  # the byte sidecar, else the official rule
+        if max_tokens:
+            if max_tokens < 2:
+                raise PgolfError(f"--max-tokens must be >= 2, got {max_tokens}")
+            val, nbytes = val[:max_tokens], nbytes[:max_tokens - 1]
+        if ctx.device.type == "cuda":
+            torch.cuda.synchronize(ctx.device)
+        load_s = time.perf_counter() - t0
+        res = evaluate_model(model, val, table, cfg, ctx.device, seq_len, audit=audit, progress=progress,
+                             target_bytes=nbytes)
+    finally:
+        pdist.teardown()
+    res["phase_seconds"] = dict(load=load_s, **res["phase_seconds"])
+    return dict(res, load_seconds=load_s, artifact=str(artifact), data=str(dataset_dir), tokenizer=str(tok),
+                device=str(ctx.device), world_size=ctx.world_size, partial=bool(max_tokens))

@@ -25,6 +25,7 @@ from pgolf.data.sidecar import target_bytes_for
 from pgolf.data.loader import BatchLoader
 from pgolf.data.shards import load_split
 from pgolf.eval.score import score_stream
+from pgolf.eval.strategy import evaluate_model
 from pgolf.model import build_model
 from pgolf.optim.build import build_optimizers
 from pgolf.optim.ema import EMA
@@ -280,8 +281,8 @@ def export_and_score(model, cfg: Config, ctx, run_dir: Path, log: RunLog, val_to
     _sync(ctx.device)
     t = time.perf_counter()
     rt_model, _ = load_model(artifact, ctx.device)
-    res = score_stream(rt_model, val_tokens, table, eval_len, cfg.val_batch_size, ctx.device,
-                       target_bytes=target_bytes_for(cfg.data_path, "val", val_tokens, table))
+    res = evaluate_model(rt_model, val_tokens, table, cfg, ctx.device, eval_len,  # the strategy `pgolf eval` runs
+                         target_bytes=target_bytes_for(cfg.data_path, "val", val_tokens, table))
     _sync(ctx.device)
     eval_s = time.perf_counter() - t
     log.line(f"final_{cfg.quant_scheme}_roundtrip val_loss:{res['val_loss']:.4f} val_bpb:{res['val_bpb']:.4f} eval_time:{1000 * eval_s:.0f}ms")

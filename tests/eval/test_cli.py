@@ -1,0 +1,69 @@
+"""`pgolf eval` end to end on a tiny artifact: flags, --json fields, --audit, one-line errors."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import MINI_DATASET, MINI_TOKENIZER, REPO
+
+
+@pytest.fixture(scope="module")
+def artifact(tiny_model, tiny_cfg, tmp_path_factory):
+    from pgolf.artifact.export import export_model
+
+    path = tmp_path_factory.mktemp("art") / "model.pgolf"
+    export_model(tiny_model, tiny_cfg, path)
+    return path
+
+
+def _eval(artifact, *args, tokens=1500, nproc=1):
+    launcher = [sys.executable] if nproc == 1 else [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}"]
+    cmd = [*launcher, "-m", "pgolf", "eval", str(artifact), "--data", str(MINI_DATASET), "--tokenizer",
+           str(MINI_TOKENIZER), "--device", "cpu", "--max-tokens", str(tokens), *args]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    return subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=120, env=env)
+
+
+ONE_RANK = {}
+
+
+def test_eval_json_reports_strategy_phases_and_estimate(artifact, tmp_path):
+    audit = tmp_path / "a.json"
+    out = _eval(artifact, "--stride", "16", "--doc-aware", "--json", "--audit", str(audit))
+    assert out.returncode == 0, out.stderr
+    res = ONE_RANK["res"] = json.loads(out.stdout)
+    assert res["strategy"] == "sliding(stride=16)+doc(seq_len=64)" and res["partial"]
+    assert set(res["phase_seconds"]) == {"load", "score"}
+    assert res["estimate_8xh100"]["seconds"] > 0 and "H100" in res["estimate_8xh100"]["basis"]
+    assert res["audit"]["ok"] and json.loads(audit.read_text())["ok"]
+
+
+def test_eval_ttt_text_output(artifact):
+    out = _eval(artifact, "--ttt", "--ttt-chunk", "32", "--ttt-rank", "2", "--ttt-lr", "0.01", tokens=600)
+    assert out.returncode == 0, out.stderr
+    assert "strategy:ttt(lora_rank=2,lr=0.01,chunk=32" in out.stdout and "PARTIAL" in out.stdout
+    assert "adapt:" in out.stdout and "est_8xH100:" in out.stdout
+
+
+def test_bad_stride_is_a_one_line_error(artifact):
+    out = _eval(artifact, "--stride", "65")
+    assert out.returncode == 2
+    assert out.stderr.strip().startswith("pgolf: error:") and len(out.stderr.strip().splitlines()) == 1
+    assert "stride" in out.stderr
+
+
+def test_two_ranks_score_like_one(artifact, tmp_path):
+    if "res" not in ONE_RANK:
+        pytest.skip("needs the one-rank result of test_eval_json_reports_strategy_phases_and_estimate")
+    audit = tmp_path / "a2.json"
+    two = _eval(artifact, "--stride", "16", "--doc-aware", "--json", "--audit", str(audit), nproc=2)
+    assert two.returncode == 0, two.stderr[-2000:]
+    a, b = ONE_RANK["res"], json.loads(two.stdout.strip().splitlines()[-1])
+    assert b["world_size"] == 2
+    assert abs(a["val_loss"] - b["val_loss"]) < 1e-6 * a["val_loss"]
+    rep = json.loads(audit.read_text())
+    assert rep["ok"] and len(rep["ranks"]) == 2 and rep["tokens_scored"] == 1499
