@@ -83,7 +83,7 @@ def run(args) -> int:
     print(
         f"\nval_bpb {res['val_bpb']:.4f} (val_loss {res['val_loss']:.4f}) after {res['steps']} steps in "
         f"{res['train_seconds']:.0f}s; eval {res['eval_seconds']:.1f}s in a fresh process "
-        f"({'agrees exactly' if res['eval_agrees'] else 'DIFFERS from'} the in-training score)\n"
+        f"({'agrees exactly with' if res['eval_agrees'] else 'DIFFERS from'} the in-training score)\n"
         f"artifact {res['bytes_total']:,} bytes = model {res['bytes_model']:,} + code {res['bytes_code']:,}\n"
         f"run folder: {res['run_dir']}"
     )

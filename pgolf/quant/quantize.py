@@ -62,7 +62,7 @@ def dequantize_tensor(q: QTensor) -> torch.Tensor:
     if q.kind in ("int8_rows", "intk_rows"):
         data = data.reshape(len(q.scale), -1)
     if q.kind in ("int8_rows", "intk_rows"):
-        out = data.float() * torch.from_numpy(q.scale).float()[:, None]
+        out = data.float() * torch.from_numpy(np.array(q.scale)).float()[:, None]
     elif q.kind == "int8_tensor":
         out = data.float() * float(q.scale[0])
     else:
