@@ -78,22 +78,61 @@ def discover(roots: tuple[str, ...] = (ENTRY,)) -> dict[str, Path]:
     return dict(sorted(found.items()))
 
 
-class _StripDocstrings(ast.NodeTransformer):
-    def _strip(self, node):
-        self.generic_visit(node)
+class _Shrink(ast.NodeTransformer):
+    """Drop docstrings and annotations that do nothing at run time.
+
+    Every bundled module has ``from __future__ import annotations``, so annotations are never
+    evaluated; class-level ones stay (dataclasses read them), function and local ones go.
+    """
+
+    def __init__(self):
+        self.in_class = 0
+
+    @staticmethod
+    def _no_docstring(node):
         body = node.body
         if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
                 and isinstance(body[0].value.value, str):
-            body = body[1:] or [ast.Pass()]
-        node.body = body
+            body = body[1:]
+        node.body = body or [ast.Pass()]
+
+    def visit_Module(self, node):
+        self.generic_visit(node)
+        self._no_docstring(node)
         return node
 
-    visit_Module = visit_FunctionDef = visit_AsyncFunctionDef = visit_ClassDef = _strip
+    def visit_ClassDef(self, node):
+        self.in_class += 1
+        self.generic_visit(node)
+        self.in_class -= 1
+        self._no_docstring(node)
+        return node
+
+    def visit_FunctionDef(self, node):
+        node.returns = None
+        a = node.args
+        for arg in [*a.posonlyargs, *a.args, *a.kwonlyargs, a.vararg, a.kwarg]:
+            if arg is not None:
+                arg.annotation = None
+        depth, self.in_class = self.in_class, 0  # a method's body is not a class body
+        self.generic_visit(node)
+        self.in_class = depth
+        self._no_docstring(node)
+        return node
+
+    visit_AsyncFunctionDef = visit_FunctionDef
+
+    def visit_AnnAssign(self, node):
+        if self.in_class or not isinstance(node.target, ast.Name):
+            return node
+        if node.value is None:
+            return None  # `x: int` outside a class declares nothing at run time
+        return ast.copy_location(ast.Assign(targets=[node.target], value=node.value), node)
 
 
 def minify(source: str, filename: str = "<source>") -> str:
-    """Source without comments and docstrings (same behaviour, fewer bytes)."""
-    tree = _StripDocstrings().visit(ast.parse(source, filename))
+    """Source without comments, docstrings and run-time-inert annotations (same behaviour)."""
+    tree = _Shrink().visit(ast.parse(source, filename))
     text = ast.unparse(ast.fix_missing_locations(tree))
     # one space per indent level instead of four; kept only if it parses to the same tree
     short = re.sub(r"(?m)^((?:    )+)", lambda m: " " * (len(m.group(1)) // 4), text)

@@ -1,4 +1,5 @@
 import ast
+import dataclasses
 import os
 import re
 import subprocess
@@ -99,3 +100,27 @@ def test_pack_and_size_commands(tmp_path, capsys):
     assert res["bytes_total"] == res["bytes_code"] + 100 and (tmp_path / "sub" / "model.pgolf").is_file()
     assert main(["size", str(tmp_path / "nothing")]) == 2
     assert "no such run folder" in capsys.readouterr().err
+
+
+def test_latin1_literal_round_trips_every_byte(tmp_path):
+    from pgolf.pack.builder import latin1_literal
+
+    data = bytes(range(256)) + b"\x001\x007\x008\\'\r\n\x00" + bytes(range(255, -1, -1))
+    src = f"# -*- coding: latin-1 -*-\nB='{latin1_literal(data)}'.encode('latin-1')\n".encode("latin-1")
+    path = tmp_path / "lit.py"
+    path.write_bytes(src)
+    ns: dict = {}
+    exec(compile(path.read_bytes(), str(path), "exec"), ns)
+    assert ns["B"] == data
+    assert len(src) < len(data) * 1.05 + 60
+
+
+def test_minify_drops_inert_annotations_but_keeps_dataclass_fields():
+    src = ("from __future__ import annotations\nimport dataclasses\n"
+           "@dataclasses.dataclass\nclass C:\n    a: int = 1\n    b: str = 'x'\n"
+           "def f(x: int, *r: float, k: 'C' = None, **kw: dict) -> int:\n    y: int = x + 1\n    z: int\n    return y\n")
+    out = minify(src)
+    assert "->" not in out and "x: int" not in out and "y: int" not in out
+    ns: dict = {}
+    exec(out, ns)
+    assert ns["f"](1) == 2 and [f.name for f in dataclasses.fields(ns["C"])] == ["a", "b"]
