@@ -85,6 +85,31 @@ def test_packed_file_runs_standalone_and_matches_the_package(tmp_path, small_dat
     assert int(m.group(1)) == packed.stat().st_size + model_bytes
 
 
+def test_packed_file_under_torchrun_matches_one_process(tmp_path, small_data):
+    """`torchrun --nproc_per_node=2 train_gpt.py` (gloo on CPU) trains on the same global batch."""
+    from pgolf.train.loop import train
+
+    data, tok = small_data
+    cfg = load_config("tiny", data_path=str(data), tokenizer_path=str(tok), out_dir=str(tmp_path / "runs"),
+                      run_id="one", seed=5, iterations=3, warmdown_iters=2, grad_accum_total=2)
+    train(cfg, {}, echo=False)
+    packed = pack_run(tmp_path / "runs" / "one", tmp_path / "submission")
+    work = tmp_path / "empty"
+    work.mkdir()
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "PYTHONPATH")}
+    env.update(DATA_PATH=str(data), TOKENIZER_PATH=str(tok), RUN_ID="two", OMP_NUM_THREADS="1")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(packed)]
+    out = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    one_losses, one_exact = _final((tmp_path / "runs" / "one" / "train.log").read_text())
+    two_losses, two_exact = _final((work / "runs" / "two" / "train.log").read_text())
+    assert len(two_losses) == len(one_losses) == 3
+    for a, b in zip(one_losses, two_losses):
+        assert abs(float(a) - float(b)) < 1e-4 * max(1.0, abs(float(a))), (one_losses, two_losses)
+    bpb = [float(re.search(r"val_bpb:(\S+)", e).group(1)) for e in (one_exact, two_exact)]
+    assert abs(bpb[0] - bpb[1]) < 1e-4, bpb
+
+
 def test_pack_and_size_commands(tmp_path, capsys):
     import json
 
