@@ -1,0 +1,1 @@
+"""Token shards: format, fetch, build, inspect, prove, and THE byte rule."""
