@@ -326,4 +326,27 @@ def load_config(preset: str = "baseline", smoke: bool = False, **overrides: Any)
     cfg = apply_overrides(Config(), PRESETS[preset])
     if smoke:
         cfg = _shrink(cfg)
-    return apply_overrides(cfg, overrides)
+    return validate(apply_overrides(cfg, overrides))
+
+
+def validate(cfg: Config) -> Config:
+    """One-line errors for settings that cannot work, before any run folder or training step."""
+    from pgolf.model.mlp import ACTIVATIONS
+    from pgolf.quant.scheme import SCHEMES
+
+    problems = []
+    if cfg.num_layers < 1 or cfg.model_dim < 1 or cfg.num_heads < 1 or cfg.num_kv_heads < 1:
+        problems.append("num_layers, model_dim, num_heads and num_kv_heads must be >= 1")
+    elif cfg.model_dim % cfg.num_heads or (cfg.model_dim // cfg.num_heads) % 2:
+        problems.append(f"model_dim={cfg.model_dim} must split into num_heads={cfg.num_heads} heads of even size")
+    elif cfg.num_heads % cfg.num_kv_heads:
+        problems.append(f"num_heads={cfg.num_heads} must be a multiple of num_kv_heads={cfg.num_kv_heads}")
+    if cfg.vocab_size < 2 or cfg.train_seq_len < 1 or cfg.train_batch_tokens < cfg.train_seq_len:
+        problems.append("vocab_size >= 2, train_seq_len >= 1 and train_batch_tokens >= train_seq_len are required")
+    if cfg.quant_scheme not in SCHEMES:
+        problems.append(f"quant_scheme={cfg.quant_scheme!r}; choose from {', '.join(SCHEMES)}")
+    if cfg.mlp_act not in ACTIVATIONS:
+        problems.append(f"mlp_act={cfg.mlp_act!r}; choose from {', '.join(ACTIVATIONS)}")
+    if problems:
+        raise PgolfError("config: " + "; ".join(problems))
+    return cfg

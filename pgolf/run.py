@@ -64,6 +64,8 @@ def register(sub) -> None:
         "run",
         help="the main job: fetch mini data, train, export, evaluate in a fresh process",
         description=__doc__,
+        epilog="examples:\n  pgolf run --mirror ../shared/fineweb-mini/datasets      what `make demo` runs\n"
+        "  pgolf run --preset tiny --train-shards 1 --quiet --json   a smoke run in seconds",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--mirror", help="local hub mirror (default: $PGOLF_HUB_MIRROR, else the hub)")

@@ -39,3 +39,19 @@ def test_json_round_trip_and_smoke():
     cfg = load_config("baseline", smoke=True)
     assert cfg.model_dim == PRESETS["tiny"]["model_dim"]
     assert Config.from_dict(cfg.to_dict()) == cfg
+
+
+def test_impossible_settings_fail_before_any_run(tmp_path, capsys):
+    import pytest
+
+    from pgolf.cli import main
+    from pgolf.config import load_config
+    from pgolf.errors import PgolfError
+
+    for bad, words in [({"model_dim": 30}, "heads of even size"), ({"num_layers": 0}, ">= 1"),
+                       ({"quant_scheme": "bogus"}, "quant_scheme='bogus'"), ({"num_kv_heads": 3}, "multiple")]:
+        with pytest.raises(PgolfError, match=words):
+            load_config("tiny", **bad)
+    assert main(["train", "--preset", "tiny", "quant_scheme=bogus", f"out_dir={tmp_path / 'runs'}"]) == 2
+    assert "quant_scheme='bogus'" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()

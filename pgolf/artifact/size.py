@@ -13,18 +13,24 @@ CAP_BYTES = 16_000_000
 PACKED_FILE: str | None = None
 
 
-def code_bytes(cfg=None) -> tuple[int, list[str]]:
+def code_bytes(cfg=None, write_to: str | Path | None = None) -> tuple[int, list[str]]:
     """Bytes of the submission's ``train_gpt.py`` for ``cfg`` and the modules it bundles.
 
     Inside a packed file: the size of that file. Otherwise the size of the file `pgolf pack`
-    would write for this config now (generated from the package source, not estimated).
+    would write for this config now (generated from the package source, not estimated); with
+    ``write_to`` that file is also written there, so a run keeps the exact code it measured.
     """
     if PACKED_FILE:
         return Path(PACKED_FILE).stat().st_size, sorted(m for m in sys.modules if m.startswith("pgolf."))
     from pgolf.config import Config
-    from pgolf.pack.builder import packed_size
+    from pgolf.pack.builder import bundle, write_packed
 
-    return packed_size((cfg or Config()).to_dict())
+    config, mods = (cfg or Config()).to_dict(), bundle()
+    if write_to is not None:
+        return write_packed(config, write_to, mods).stat().st_size, list(mods)
+    from pgolf.pack.builder import build_source
+
+    return len(build_source(config, mods).encode("latin-1")), list(mods)
 
 
 def size_report(model_bytes: int, code: int, code_source: str, allow_over_cap: bool = False) -> dict:

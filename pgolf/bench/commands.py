@@ -98,7 +98,8 @@ def register(sub) -> None:
 
     p = bsub.add_parser("readme", help="regenerate bench/README.md from the result files",
                         description="Rewrite bench/README.md: the latest step result per device and preset, "
-                        "and the latest proxy table per device.")
+                        "and the latest proxy table per device.",
+                        epilog="example: pgolf bench readme --results-dir bench/results")
     p.add_argument("--results-dir", default="bench/results", help="result files (default: bench/results)")
     p.set_defaults(func=run_readme)
 

@@ -72,8 +72,13 @@ def table_from_sentencepiece(sp) -> ByteTable:
     return ByteTable(base=base, leading_space=lead, boundary=bound)
 
 
-def load_table(model_path: str | Path) -> ByteTable:
-    return table_from_sentencepiece(load_sentencepiece(model_path))
+def load_table(model_path: str | Path, vocab_size: int | None = None) -> ByteTable:
+    """The byte table of a SentencePiece model; with ``vocab_size``, it must match the model's."""
+    table = table_from_sentencepiece(load_sentencepiece(model_path))
+    if vocab_size is not None and table.vocab_size != vocab_size:
+        raise PgolfError(f"{model_path}: tokenizer has {table.vocab_size} pieces but the model's vocab_size is "
+                         f"{vocab_size}; pass the matching data and tokenizer")
+    return table
 
 
 def stream_target_bytes(tokens: np.ndarray, table: ByteTable) -> np.ndarray:

@@ -12,12 +12,15 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from pgolf.data.shards import read_shard, shard_files
+from pgolf.data.shards import read_header, read_shard, shard_files
+from pgolf.errors import PgolfError
 
 
 class TokenStream:
     def __init__(self, data_path: str, vocab_size: int | None = None):
         self.files = shard_files(data_path, "train")
+        if not any(read_header(f) for f in self.files):
+            raise PgolfError(f"{data_path}: the train shards hold no tokens")
         self.vocab_size = vocab_size
         self.reset()
 

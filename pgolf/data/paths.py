@@ -29,7 +29,8 @@ def resolve_data(path: str | Path, vocab_size: int | None = None) -> tuple[Path,
     else:
         found = sorted(path.glob("datasets/fineweb10B_*"))
         if vocab_size is not None:
-            found = [d for d in found if d.name.endswith(f"sp{vocab_size}")] or found
+            # fineweb10B_sp8192 and its variants (fineweb10B_sp8192_case), never fineweb10B_sp81920
+            found = [d for d in found if f"_sp{vocab_size}_" in d.name + "_"] or found
         if not found:
             raise PgolfError(f"{path}: neither shards nor a datasets/fineweb10B_* folder here")
         dataset_dir = found[0]

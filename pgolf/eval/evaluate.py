@@ -47,7 +47,7 @@ def evaluate_artifact(
     try:
         model, _ = load_model(artifact, ctx.device)
         val = load_split(dataset_dir, "val", cfg.vocab_size)
-        table = load_table(tok)
+        table = load_table(tok, cfg.vocab_size)
         nbytes = target_bytes_for(dataset_dir, "val", val, table)  # the byte sidecar, else the official rule
         if max_tokens:
             if max_tokens < 2:

@@ -3,8 +3,8 @@
 Windows (``pgolf.eval.windows``) cover every target of the stream exactly once: non-overlapping
 windows of ``seq_len`` (the baseline), sliding windows with ``stride < seq_len`` (each target
 keeps up to ``seq_len - stride`` tokens of extra left context), optionally document-aware
-(context never crosses a BOS). Windows are split over ranks in contiguous ranges and batched
-(longest first, right-padded: padding never reaches a scored position under a causal model);
+(context never crosses a BOS). Windows are sorted longest first, dealt out over ranks like
+cards (so every rank gets the same mix of lengths) and batched (right-padded: padding never reaches a scored position under a causal model);
 loss sums are accumulated in float64 in a fixed order, so the same model on the same device
 gives the same number every time. Bytes come from the one byte rule (``pgolf.data.bytes``).
 
@@ -79,10 +79,6 @@ def token_nll(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, device: 
     return nll
 
 
-def _split(items: list, rank: int, world: int) -> list:
-    return items[len(items) * rank // world : len(items) * (rank + 1) // world]
-
-
 @torch.no_grad()
 def score_windows(model: torch.nn.Module, val: ValTokens, windows: list[Window], batch_tokens: int,
                   device: torch.device, trail: AuditTrail | None = None, progress=None) -> torch.Tensor:
@@ -149,7 +145,7 @@ def score_stream(
     was_training = model.training
     model.eval()
     try:
-        mine = _split(sorted(windows, key=lambda w: -w.length), rank, world)
+        mine = sorted(windows, key=lambda w: -w.length)[rank::world]  # dealt out: equal work per rank
         loss_sum = score_windows(model, val, mine, max(1, batch_tokens // world), device, trail, progress)
     finally:
         model.train(was_training)

@@ -125,7 +125,13 @@ def score_ttt(model: nn.Module, tokens: np.ndarray, table, cfg, seq_len: int, de
     rank, world = rank_world()
     chunk = cfg.ttt_chunk_tokens
     if not 1 <= chunk <= seq_len:
-        raise PgolfError(f"ttt_chunk_tokens must be in 1..seq_len={seq_len}, got {chunk}")
+        raise PgolfError(f"ttt_chunk_tokens must be in 1..seq_len={seq_len}, got {chunk} "
+                         f"(pass --ttt-chunk <= {seq_len} or --seq-len >= {chunk})")
+    if cfg.ttt_lora_rank < 0 or cfg.ttt_steps < 0 or cfg.ttt_batch_docs < 1 or cfg.ttt_lora_lr < 0 \
+            or cfg.ttt_global_lr < 0:
+        raise PgolfError(f"TTT settings out of range: rank {cfg.ttt_lora_rank} (>= 0), steps {cfg.ttt_steps} (>= 0), "
+                         f"batch docs {cfg.ttt_batch_docs} (>= 1), lr {cfg.ttt_lora_lr} (>= 0), "
+                         f"global lr {cfg.ttt_global_lr} (>= 0)")
     if cfg.ttt_global_lr > 0 and world > 1:
         raise PgolfError("TTT global SGD phases run on one process only (set ttt_global_lr=0 under torchrun)")
     val = ValTokens(tokens, trail)
@@ -202,6 +208,9 @@ def score_ttt(model: nn.Module, tokens: np.ndarray, table, cfg, seq_len: int, de
             p.requires_grad_(True)
         model.train(was_training)
     all_reduce_sum(loss_sum)
+    # counts over all ranks, like the scores (each rank saw only its own documents)
+    summed = all_reduce_sum(torch.tensor(list(counts.values()), dtype=torch.int64, device=device)).tolist()
+    counts = dict(zip(counts, summed))
     res = totals(loss_sum.item(), tokens, table, target_bytes)
     res.update(windows=sum(len(d) for d in docs), documents=len(docs), phase_seconds=secs, **counts)
     return res

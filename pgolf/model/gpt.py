@@ -122,8 +122,10 @@ class GPT(nn.Module):
         x0, skips, n_enc = x, {}, self.num_encoder_layers
         for step in layer_order(cfg.num_layers, cfg.loop_start, cfg.loop_end, cfg.loop_extra, looping):
             i = step.layer
-            if step.first and i >= n_enc and (n_enc - 1 - (i - n_enc)) in skips:
-                x = self._skip(x, i - n_enc, skips.pop(n_enc - 1 - (i - n_enc)))
+            # a decoder takes its encoder's skip once, on its first pass after that encoder's last
+            # (with a loop across the middle that can be a later pass of the decoder)
+            if i >= n_enc and (j := n_enc - 1 - (i - n_enc)) in skips:
+                x = self._skip(x, i - n_enc, skips.pop(j))
             if step.first and i == cfg.parallel_from:
                 x = torch.stack([x, x])
             x = self.blocks[i](x, x0, mask, ve)

@@ -3,8 +3,9 @@
 Without recurrence the order is 0..L-1. With it, layers ``[loop_start, loop_end)`` run
 ``loop_extra`` more times right after their first pass (weights shared), e.g. 11 layers with
 3..5 looped twice give 17 virtual layers: 0 1 2 3 4 5 3 4 5 3 4 5 6 7 8 9 10.
-The U-Net stays physical: an encoder layer's skip is its output on its last pass, a decoder
-layer takes its skip on its first pass, so the loop never unbalances the skip stack.
+The U-Net stays physical: an encoder layer's skip is its output on its last pass, and a decoder
+layer takes it on its first pass after that (a later pass when the loop crosses the middle), so
+every skip is used exactly once.
 """
 
 from __future__ import annotations
@@ -40,6 +41,9 @@ def check_features(cfg: Config) -> None:
         raise PgolfError(f"loop layers [{cfg.loop_start}, {cfg.loop_end}) are not a range inside 0..{L}")
     if cfg.parallel_from >= L:
         raise PgolfError(f"parallel_from={cfg.parallel_from} must be < num_layers={L}")
+    if cfg.loop_extra > 0 and cfg.loop_start < cfg.parallel_from < cfg.loop_end:
+        raise PgolfError(f"parallel_from={cfg.parallel_from} falls inside the loop [{cfg.loop_start}, "
+                         f"{cfg.loop_end}); the lanes must split before or after it")
     for name in ("attn_gate_dims", "smear_gate_dims"):
         if getattr(cfg, name) > cfg.model_dim:
             raise PgolfError(f"{name}={getattr(cfg, name)} exceeds model_dim={cfg.model_dim}")

@@ -38,7 +38,7 @@ def param_groups(model: nn.Module) -> dict[str, list[nn.Parameter]]:
 def build_optimizers(model: nn.Module, cfg: Config) -> list[torch.optim.Optimizer]:
     """Adam (embedding, head, scalars) and Muon (matrices); each group remembers its base LR."""
     g = param_groups(model)
-    adam = dict(betas=(cfg.beta1, cfg.beta2), eps=cfg.adam_eps, fused=False)
+    adam = dict(betas=(cfg.beta1, cfg.beta2), eps=cfg.adam_eps, fused=next(model.parameters()).is_cuda)
     Adam = torch.optim.Adam
     if cfg.adam_weight_decay > 0:  # decoupled decay (AdamW) on the embedding and scalar groups
         Adam, adam = torch.optim.AdamW, dict(adam, weight_decay=cfg.adam_weight_decay)

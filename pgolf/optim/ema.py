@@ -15,13 +15,15 @@ class EMA:
         if not 0.0 < decay < 1.0:
             raise ValueError(f"ema_decay {decay} must be in (0, 1)")
         self.decay = decay
-        self.shadow = {k: v.detach().float().clone() for k, v in model.state_dict().items() if v.is_floating_point()}
+        state = model.state_dict()
+        self.shadow = {k: v.detach().float().clone() for k, v in state.items() if v.is_floating_point()}
+        # the model's tensors keep their identity (loads and copy_to write in place): list them once
+        self._dst = list(self.shadow.values())
+        self._src = [state[k] for k in self.shadow]
 
     @torch.no_grad()
     def update(self, model: nn.Module) -> None:
-        state = model.state_dict()
-        keys = list(self.shadow)
-        torch._foreach_lerp_([self.shadow[k] for k in keys], [state[k].float() for k in keys], 1.0 - self.decay)
+        torch._foreach_lerp_(self._dst, [s.float() for s in self._src], 1.0 - self.decay)
 
     @torch.no_grad()
     def copy_to(self, model: nn.Module) -> None:

@@ -66,7 +66,9 @@ class Muon(torch.optim.Optimizer):
             if not params:
                 continue
             total = sum(p.numel() for p in params)
-            flat = torch.zeros(total, device=params[0].device, dtype=torch.float32)
+            # bf16 on GPU like the baseline (each slot is written by one rank, so the sum is exact)
+            flat = torch.zeros(total, device=params[0].device,
+                               dtype=torch.bfloat16 if params[0].is_cuda else torch.float32)
             offset = 0
             for i, p in enumerate(params):
                 if i % world == rank and p.grad is not None:
@@ -84,7 +86,7 @@ class Muon(torch.optim.Optimizer):
                     if group["row_norm"]:
                         g = row_normalize(g)
                     g = g * max(1.0, g.size(0) / g.size(1)) ** 0.5
-                    flat[offset : offset + p.numel()] = g.reshape(-1).float()
+                    flat[offset : offset + p.numel()] = g.reshape(-1).to(flat.dtype)
                 offset += p.numel()
             if distributed:
                 dist.all_reduce(flat, op=dist.ReduceOp.SUM)

@@ -3,8 +3,8 @@
 The file is a short loader plus one string literal holding the lzma-compressed JSON of every
 bundled module's minified source. The file declares the latin-1 encoding, so each compressed
 byte is one character of the literal; only the five bytes a literal cannot hold raw (NUL, CR,
-LF, backslash, the quote) are escaped, which costs about 2 % instead of base85's 25 %. At start the loader puts an import hook first on ``sys.meta_path``
-that serves those modules (so an installed ``pgolf`` is never used), then calls
+LF, backslash, the quote) are escaped, which costs about 2 % instead of base85's 25 %. At start
+the loader puts an import hook first on ``sys.meta_path`` that serves those modules (so an installed ``pgolf`` is never used), then calls
 ``pgolf.pack.entry.main`` with the run's config. The same package and config always give the
 same bytes.
 """
@@ -19,9 +19,11 @@ from typing import Any
 from pgolf.config import Config
 from pgolf.pack.collect import ENTRY, discover, minify
 
-# Fields that describe the machine a run happened on, not the recipe: left at their defaults
-# (the official relative paths) so the packed file runs from inside a record folder.
-LOCAL_FIELDS = ("run_id", "data_path", "tokenizer_path", "out_dir")
+# Fields that describe the machine a run happened on, not the recipe: left at their defaults so
+# the packed file runs from inside a record folder. The data and tokenizer keep only their names,
+# under the official relative folders, so a run on other data (sp8192, case) still names it.
+LOCAL_FIELDS = ("run_id", "out_dir")
+RELATIVE_DIRS = {"data_path": "data/datasets", "tokenizer_path": "data/tokenizers"}
 
 LOADER = '''\
 # -*- coding: latin-1 -*-
@@ -52,6 +54,8 @@ def recipe(config: dict[str, Any]) -> dict[str, Any]:
     """The fields of ``config`` that differ from the Config defaults, machine fields left out."""
     base = Config().to_dict()
     cfg = Config.from_dict(config).to_dict()
+    for key, folder in RELATIVE_DIRS.items():
+        cfg[key] = f"{folder}/{Path(cfg[key]).name}"
     return {k: v for k, v in sorted(cfg.items()) if v != base[k] and k not in LOCAL_FIELDS}
 
 
@@ -100,9 +104,9 @@ def packed_size(config: dict[str, Any]) -> tuple[int, list[str]]:
     return len(build_source(config, mods).encode("latin-1")), list(mods)
 
 
-def write_packed(config: dict[str, Any], out_path: str | Path) -> Path:
+def write_packed(config: dict[str, Any], out_path: str | Path, mods: dict[str, list] | None = None) -> Path:
     from pgolf.data.shards import atomic_write
 
     out_path = Path(out_path)
-    atomic_write(out_path, build_source(config).encode("latin-1"))
+    atomic_write(out_path, build_source(config, mods).encode("latin-1"))
     return out_path

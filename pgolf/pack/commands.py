@@ -7,6 +7,8 @@ import json
 import shutil
 from pathlib import Path
 
+from pgolf.errors import PgolfError
+
 
 def register(sub) -> None:
     p = sub.add_parser(
@@ -14,7 +16,7 @@ def register(sub) -> None:
         help="write the submission's single-file train_gpt.py (and model file) for a run",
         description="Generate train_gpt.py from the package's own modules: the modules that "
         "training, export and eval import (discovered from the source), minified, lzma-compressed "
-        "and base85-encoded behind a small loader, configured by the run's config.json. It runs "
+        "and embedded as a latin-1 literal behind a small loader, configured by the run's config.json. It runs "
         "standalone as `python train_gpt.py` or under torchrun, reads the official environment "
         "variables (DATA_PATH, TOKENIZER_PATH, RUN_ID, SEED, ITERATIONS, ...), trains, exports and "
         "evaluates exactly like `pgolf train`. The run's model file is copied beside it.",
@@ -33,6 +35,8 @@ def run(args) -> int:
     from pgolf.artifact.size import CAP_BYTES
     from pgolf.pack import pack_run
 
+    if (Path(args.run_dir) / "config.json").is_file() and not (Path(args.run_dir) / "summary.json").is_file():
+        raise PgolfError(f"{args.run_dir}: not a finished run (no summary.json); pack the run that trained")
     path = pack_run(args.run_dir, args.out)
     res = {"train_gpt": str(path), "bytes_code": path.stat().st_size}
     model = Path(args.run_dir) / "model.pgolf"

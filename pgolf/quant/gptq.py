@@ -11,6 +11,7 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
+from pgolf.errors import PgolfError
 from pgolf.quant.intk import qmax
 
 
@@ -28,7 +29,11 @@ def gptq_symbols(w: torch.Tensor, h: torch.Tensor, scale: torch.Tensor, bits: in
     perm = torch.argsort(torch.diag(h), descending=True) if act_order else torch.arange(cols)
     w, h = w[:, perm], h[perm][:, perm]
     h += damp * torch.mean(torch.diag(h)) * torch.eye(cols, device=h.device)
-    hinv = torch.linalg.cholesky(torch.cholesky_inverse(torch.linalg.cholesky(h)), upper=True)
+    try:
+        hinv = torch.linalg.cholesky(torch.cholesky_inverse(torch.linalg.cholesky(h)), upper=True)
+    except torch.linalg.LinAlgError:
+        raise PgolfError(f"GPTQ: calibration Hessian is not positive definite (gptq_damp={damp}; "
+                         "raise it, or check the model for NaNs)") from None
     s = scale[:, None].float()
     q = torch.zeros_like(w)
     for i1 in range(0, cols, block):
@@ -60,7 +65,8 @@ class HessianHooks:
             if name not in self.h:
                 self.h[name] = torch.zeros(x.shape[1], x.shape[1], device=x.device)
                 self.rows[name] = 0
-            self.h[name] += x.T @ x
+            with torch.autocast(x.device.type, enabled=False):  # X^T X in fp32 even inside bf16 autocast
+                self.h[name] += x.T @ x
             self.rows[name] += x.shape[0]
         return hook
 

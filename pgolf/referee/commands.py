@@ -130,7 +130,10 @@ def stats_from_args(args) -> dict:
             raise PgolfError(f"{args.folder}: no per-seed val_bpb in its logs or submission.json")
     else:
         values, tpb = args.bpb, None
-    tpb = args.tokens_per_byte or tpb
+    if args.tokens_per_byte is not None:
+        if args.tokens_per_byte <= 0:
+            raise PgolfError(f"--tokens-per-byte must be > 0, got {args.tokens_per_byte:g}")
+        tpb = args.tokens_per_byte
     ref_bpb, ref_seeds, _ = reference_from(args.against, args.against_bpb, args.against_seeds)
     if args.against_seeds:
         ref_seeds = args.against_seeds
@@ -153,8 +156,16 @@ def run_stats(args) -> int:
           f"p(mean < {res['strict_threshold_bpb']:.5f}, 0.005-BPB margin) = {_p(res['p_margin_bpb'])}\n"
           f"p Welch vs {res['reference_n']} reference seeds (margin included) = {_p(res['p_welch'])}\n"
           f"seeds needed for p < {res['alpha']} at this spread and gain: "
-          + ("never (the mean does not beat the threshold)" if res["seeds_needed"] is None else str(res["seeds_needed"])))
+          + _seeds_needed(res))
     return 0
+
+
+def _seeds_needed(res: dict) -> str:
+    if res["seeds_needed"] is not None:
+        return str(res["seeds_needed"])
+    if res["std_bpb"] is None:
+        return "n/a (one seed: no spread to estimate; run at least 2)"
+    return "never (the mean does not beat the threshold)"
 
 
 def run_leaderboard(args) -> int:

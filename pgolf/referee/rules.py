@@ -256,6 +256,8 @@ def score_first_audit(rec: Record, data: str | Path | None = None) -> dict:
         (good if res.get("ok") else bad).append(f"{p.name}" + (f" (failed: {', '.join(failed)})" if failed else ""))
     if bad:
         return verdict("score_first_audit", FAIL, "audit fails: " + "; ".join(bad))
+    if tokens is None:
+        against = " (its length and documents not verified against the val split: pass --data)"
     return verdict("score_first_audit", PASS, "audit passes" + against + ": " + ", ".join(good))
 
 

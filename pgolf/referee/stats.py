@@ -112,6 +112,9 @@ def significance(bpb: list[float], reference_bpb: float, tokens_per_byte: float,
     """Everything `pgolf stats` reports, from per-seed BPB values and the reference."""
     if not bpb:
         raise PgolfError("stats: no per-seed results")
+    values = [*bpb, reference_bpb, *(reference_seeds or []), tokens_per_byte or 0.0]
+    if not all(math.isfinite(x) for x in values):
+        raise PgolfError("stats: every value must be a finite number")
     if not tokens_per_byte or tokens_per_byte <= 0:
         raise PgolfError("stats: tokens per byte unknown (pass --tokens-per-byte, e.g. 0.4153 for sp1024)")
     n = len(bpb)

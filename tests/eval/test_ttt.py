@@ -1,5 +1,7 @@
 """Score-first TTT: legal by its own audit, no-op at lr 0, and the model is left untouched."""
 
+import numpy as np
+import pytest
 import torch
 
 from pgolf.eval.audit import check_audit
@@ -46,3 +48,15 @@ def test_per_document_adapters_do_not_depend_on_the_batch(tiny_model, tiny_cfg, 
     b = evaluate_model(tiny_model, val_slice[:N], table, _ttt_cfg(tiny_cfg, ttt_lora_lr=0.01).replace(ttt_batch_docs=3),
                        "cpu", L)
     assert abs(a["val_loss"] - b["val_loss"]) < 1e-5 * a["val_loss"]
+
+
+@pytest.mark.parametrize("bad", [{"ttt_batch_docs": 0}, {"ttt_lora_rank": -1}, {"ttt_lora_lr": -1.0},
+                                 {"ttt_chunk_tokens": 999}])
+def test_ttt_settings_out_of_range_are_one_line_errors(bad):
+    from pgolf.config import load_config
+    from pgolf.errors import PgolfError
+    from pgolf.eval.ttt import score_ttt
+
+    cfg = load_config("tiny", **{"ttt_enabled": True, "ttt_chunk_tokens": 32, **bad})
+    with pytest.raises(PgolfError, match="TTT settings|ttt_chunk_tokens"):
+        score_ttt(None, np.ones(100, dtype=np.uint16), None, cfg, 64, "cpu")

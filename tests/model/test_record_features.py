@@ -173,6 +173,19 @@ def test_gradients_reach_every_parameter_of_the_record_model():
     assert not missing
 
 
+def test_every_unet_skip_is_used_when_the_loop_crosses_the_middle():
+    # the record's layout: 11 layers, 5 encoders, layers 3..5 looped twice (encoder 4's last pass
+    # comes after decoder 5's first); every skip must still reach its decoder exactly once
+    torch.manual_seed(0)
+    cfg = load_config("tiny", num_layers=11, loop_start=3, loop_end=6, loop_extra=2)
+    model = _jitter(pgolf.build_model(cfg)).train()
+    model.loop_active = True
+    ids = _ids(T=16)
+    model(ids, torch.roll(ids, -1, 1)).backward()
+    rows = model.skip_weights.grad.abs().sum(dim=-1)
+    assert len(rows) == 5 and bool((rows > 0).all()), rows
+
+
 def test_record_smoke_keeps_every_feature_on():
     cfg = load_config("record", smoke=True)
     assert cfg.model_dim == 32 and cfg.num_layers == 4
@@ -186,5 +199,7 @@ def test_bad_layer_options_are_one_line_errors():
         pgolf.build_model(load_config("tiny", loop_start=1, loop_end=5, loop_extra=1))
     with pytest.raises(PgolfError, match="parallel_from"):
         pgolf.build_model(load_config("tiny", parallel_from=2))
+    with pytest.raises(PgolfError, match="falls inside the loop"):
+        pgolf.build_model(load_config("tiny", num_layers=6, loop_start=1, loop_end=4, loop_extra=1, parallel_from=2))
     with pytest.raises(PgolfError, match="rope_dims"):
         pgolf.build_model(load_config("tiny", rope_dims=3))

@@ -37,10 +37,15 @@ def test_minify_keeps_the_program_and_drops_docstrings():
 
 
 def test_packed_source_is_deterministic_and_keeps_only_the_recipe():
-    cfg = load_config("tiny", seed=7, data_path="/somewhere", run_id="x").to_dict()
+    cfg = load_config("tiny", seed=7, data_path="/somewhere/fineweb10B_sp1024", run_id="x").to_dict()
     assert build_source(cfg) == build_source(cfg)
     r = recipe(cfg)
     assert r["seed"] == 7 and "data_path" not in r and "run_id" not in r
+    # other data keeps its name under the official relative folders
+    other = recipe(load_config("tiny", vocab_size=8192, data_path="/x/datasets/fineweb10B_sp8192_case",
+                               tokenizer_path="/x/tokenizers/fineweb_8192_bpe_case.model").to_dict())
+    assert other["data_path"] == "data/datasets/fineweb10B_sp8192_case"
+    assert other["tokenizer_path"] == "data/tokenizers/fineweb_8192_bpe_case.model"
 
 
 def test_pack_run_needs_a_run_folder(tmp_path):
@@ -119,6 +124,9 @@ def test_pack_and_size_commands(tmp_path, capsys):
     run.mkdir()
     (run / "config.json").write_text(load_config("tiny", seed=3).to_json())
     (run / "model.pgolf").write_bytes(b"x" * 100)
+    assert main(["pack", str(run), "--out", str(tmp_path / "sub")]) == 2
+    assert "not a finished run" in capsys.readouterr().err
+    (run / "summary.json").write_text("{}")
     assert main(["pack", str(run), "--out", str(tmp_path / "sub"), "--json"]) == 0
     res = json.loads(capsys.readouterr().out)
     assert res["bytes_code"] == (tmp_path / "sub" / "train_gpt.py").stat().st_size

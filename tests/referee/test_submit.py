@@ -54,6 +54,10 @@ def test_refuses_runs_of_another_config(tmp_path):
     other = make_run(tmp_path / "runs" / "other", seed=8, bpb=3.99, loss=6.6, code_version="deadbeef0000")
     with pytest.raises(PgolfError, match="code"):
         submit([*runs, other], "X", "a", "b", tmp_path / "records", when=WHEN)
+    edited = make_run(tmp_path / "runs" / "edited", seed=7, bpb=3.99, loss=6.6,
+                      train_gpt="print('another edit of the same commit')\n")
+    with pytest.raises(PgolfError, match="train_gpt.py: differs"):
+        submit([*runs, edited], "X", "a", "b", tmp_path / "records", when=WHEN)
     with pytest.raises(PgolfError, match="seeds repeat"):
         submit([runs[0], runs[0]], "X", "a", "b", tmp_path / "records", when=WHEN)
     assert not (tmp_path / "records").exists() or not any((tmp_path / "records").iterdir())
