@@ -25,7 +25,8 @@ def code_bytes(cfg=None, write_to: str | Path | None = None) -> tuple[int, list[
     from pgolf.config import Config
     from pgolf.pack.builder import bundle, write_packed
 
-    config, mods = (cfg or Config()).to_dict(), bundle()
+    config = (cfg or Config()).to_dict()
+    mods = bundle(config)
     if write_to is not None:
         return write_packed(config, write_to, mods).stat().st_size, list(mods)
     from pgolf.pack.builder import build_source

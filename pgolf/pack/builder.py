@@ -59,10 +59,17 @@ def recipe(config: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in sorted(cfg.items()) if v != base[k] and k not in LOCAL_FIELDS}
 
 
-def bundle() -> dict[str, list]:
+# Modules only a switched-on feature imports (lazily, under that switch): a recipe with the
+# switch off does not carry them. Setting the switch by environment on such a file fails to import.
+OPTIONAL_MODULES = {"pgolf.eval.ttt": "ttt_enabled"}
+
+
+def bundle(config: dict[str, Any] | None = None) -> dict[str, list]:
     """Module name -> [is_package, minified source], parent packages included (empty if unbundled)."""
+    cfg = Config.from_dict(config) if config is not None else None
+    skip = frozenset(m for m, flag in OPTIONAL_MODULES.items() if cfg is not None and not getattr(cfg, flag))
     mods = {}
-    for name, path in discover().items():
+    for name, path in discover(skip=skip).items():
         mods[name] = [int(path.name == "__init__.py"), minify(path.read_text(encoding="utf-8"), str(path))]
     for name in list(mods):
         parts = name.split(".")
@@ -73,7 +80,7 @@ def bundle() -> dict[str, list]:
 
 def build_source(config: dict[str, Any], mods: dict[str, list] | None = None) -> str:
     """The text of ``train_gpt.py`` for a run with ``config``."""
-    mods = bundle() if mods is None else mods
+    mods = bundle(config) if mods is None else mods
     raw = json.dumps(mods, separators=(",", ":"), sort_keys=True).encode()
     blob = latin1_literal(lzma.compress(raw, preset=9 | lzma.PRESET_EXTREME))
     return LOADER.format(n=len(mods), config=repr(recipe(config)), blob=blob, entry=ENTRY)
@@ -100,7 +107,7 @@ def latin1_literal(data: bytes) -> str:
 
 def packed_size(config: dict[str, Any]) -> tuple[int, list[str]]:
     """Bytes of the ``train_gpt.py`` that `pgolf pack` would write for ``config``, and its modules."""
-    mods = bundle()
+    mods = bundle(config)
     return len(build_source(config, mods).encode("latin-1")), list(mods)
 
 

@@ -57,13 +57,13 @@ def _imported_names(tree: ast.AST, current: str, is_pkg: bool) -> set[str]:
     return {n for n in out if n == ROOT_PACKAGE or n.startswith(ROOT_PACKAGE + ".")}
 
 
-def discover(roots: tuple[str, ...] = (ENTRY,)) -> dict[str, Path]:
-    """Module name -> source file for everything reachable from ``roots`` by imports."""
+def discover(roots: tuple[str, ...] = (ENTRY,), skip: frozenset[str] = frozenset()) -> dict[str, Path]:
+    """Module name -> source file for everything reachable from ``roots`` by imports (less ``skip``)."""
     found: dict[str, Path] = {}
     todo = list(roots)
     while todo:
         name = todo.pop()
-        if name in found or is_excluded(name):
+        if name in found or is_excluded(name) or name in skip:
             continue
         path = module_file(name)
         if path is None:

@@ -157,3 +157,10 @@ def test_minify_drops_inert_annotations_but_keeps_dataclass_fields():
     ns: dict = {}
     exec(out, ns)
     assert ns["f"](1) == 2 and [f.name for f in dataclasses.fields(ns["C"])] == ["a", "b"]
+
+
+def test_a_recipe_without_ttt_does_not_carry_it():
+    from pgolf.pack.builder import bundle
+
+    assert "pgolf.eval.ttt" not in bundle(load_config("record").to_dict())
+    assert "pgolf.eval.ttt" in bundle(load_config("record", ttt_enabled=True).to_dict())
