@@ -30,6 +30,8 @@ def collect(root: str | Path, skipped: list[str] | None = None) -> list[dict]:
             continue
         try:
             rec = read_record(folder)
+            if rec.submission_error:  # `check` reports it as a failed rule; a table cannot use the folder
+                raise PgolfError(rec.submission_error)
         except PgolfError as e:
             if skipped is not None:
                 skipped.append(str(e))

@@ -221,6 +221,7 @@ class Record:
     byte_tables: list[Path]
     audits: list[Path]
     files: list[str]
+    submission_error: str | None = None  # why submission.json could not be read, if it could not
 
     @property
     def seeds(self) -> list[int]:
@@ -286,7 +287,12 @@ def read_record(folder: str | Path) -> Record:
         raise PgolfError(f"{folder}: no such record folder")
     files = sorted(p.name for p in folder.iterdir() if p.is_file())
     sub_path = folder / "submission.json"
-    submission = normalize_submission(read_json(sub_path)) if sub_path.is_file() else None
+    submission, submission_error = None, None
+    if sub_path.is_file():
+        try:  # a broken submission.json fails its rule; the other rules still report their evidence
+            submission = normalize_submission(read_json(sub_path))
+        except PgolfError as e:
+            submission_error = str(e)
     by_seed: dict[object, SeedLog] = {}
     for p in sorted(folder.glob("*.log")):
         lg = parse_log(p)
@@ -305,4 +311,5 @@ def read_record(folder: str | Path) -> Record:
     audits = sorted(p for pat in ("*audit*.json", "*audit*.json.gz") for p in folder.glob(pat))
     return Record(folder=folder, submission=submission, logs=logs,
                   train_gpt=train_gpt if train_gpt.is_file() else None, model_files=models,
-                  tokenizers=tokenizers, byte_tables=byte_tables, audits=audits, files=files)
+                  tokenizers=tokenizers, byte_tables=byte_tables, audits=audits, files=files,
+                  submission_error=submission_error)

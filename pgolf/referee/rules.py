@@ -96,6 +96,8 @@ def _close(claimed, actual: float) -> bool:
 
 def submission_agrees(rec: Record) -> dict:
     sub = rec.submission
+    if rec.submission_error:
+        return verdict("submission_agrees", FAIL, rec.submission_error)
     if sub is None:
         return verdict("submission_agrees", NA, "no submission.json")
     scored = rec.scored_logs

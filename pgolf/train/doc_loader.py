@@ -9,36 +9,43 @@ size still sees the same tokens per step (as with ``BatchLoader``).
 
 from __future__ import annotations
 
+import bisect
+
 import numpy as np
 import torch
 
 from pgolf.data.loader import BatchLoader
+from pgolf.errors import PgolfError
 
 
 class DocAlignedLoader(BatchLoader):
     def __init__(self, data_path: str, rank: int, world: int, vocab_size: int | None = None, bos_id: int = 1):
         self.bos_id = bos_id
-        self._bos, self._bos_tokens = np.zeros(0, dtype=np.int64), None  # BOS positions of the current shard
+        self._bos, self._bos_tokens = [], None  # BOS positions of the current shard (a list: bisect is fast)
         super().__init__(data_path, rank, world, vocab_size)
 
     def _skip_to_bos(self) -> None:
         s = self.stream
         for _ in range(len(s.files) + 1):
             if self._bos_tokens is not s.tokens:
-                self._bos, self._bos_tokens = np.flatnonzero(s.tokens == self.bos_id), s.tokens
-            i = np.searchsorted(self._bos, s.pos)
+                self._bos, self._bos_tokens = np.flatnonzero(s.tokens == self.bos_id).tolist(), s.tokens
+            i = bisect.bisect_left(self._bos, s.pos)
             if i < len(self._bos):
-                s.pos = int(self._bos[i])
+                s.pos = self._bos[i]
                 return
             s._next_file()
-        raise ValueError(f"no BOS token ({self.bos_id}) in the train shards")
+        raise PgolfError(f"no BOS token ({self.bos_id}) in the train shards")
 
     def next_batch(self, local_tokens: int, seq_len: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         n_local = local_tokens // seq_len
-        seqs = []
-        for _ in range(n_local * self.world):
+        seqs, s, mine_from = [], self.stream, self.rank * n_local
+        for k in range(n_local * self.world):
             self._skip_to_bos()
-            seqs.append(self.stream.take(seq_len + 1))
+            if mine_from <= k < mine_from + n_local or s.pos + seq_len + 1 > len(s.tokens):
+                seqs.append(s.take(seq_len + 1))
+            else:  # another rank's sequence inside this shard: only move past it
+                s.pos += seq_len + 1
+                seqs.append(None)
         mine = torch.from_numpy(np.stack(seqs[self.rank * n_local : (self.rank + 1) * n_local]).astype(np.int64))
         non_blocking = device.type == "cuda"
         return mine[:, :-1].to(device, non_blocking=non_blocking), mine[:, 1:].to(device, non_blocking=non_blocking)

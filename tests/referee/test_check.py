@@ -108,6 +108,16 @@ def test_submission_disagreeing_with_logs_fails(tmp_path):
         assert status(check_folder(make_record(tmp_path / str(len(str(bad))), submission=bad)), "submission_agrees") == "fail", bad
 
 
+def test_unreadable_submission_json_fails_its_rule_and_the_rest_still_report(tmp_path, capsys):
+    folder = make_record(tmp_path / "rec")
+    (folder / "submission.json").write_text("{bad")
+    rep = check_folder(folder)
+    assert status(rep, "submission_agrees") == "fail" and "not valid JSON" in next(
+        v["detail"] for v in rep["rules"] if v["rule"] == "submission_agrees")
+    assert status(rep, "artifact_size") == "pass" and status(rep, "train_time") == "pass"
+    assert main(["check", str(folder)]) == 1
+
+
 def test_seed_from_another_config_fails(tmp_path):
     other = official_log(3, 1.1995, 1.1995 * np.log(2) / 0.4153, layers=10)
     rep = check_folder(make_record(tmp_path / "rec", logs={3: other}))
