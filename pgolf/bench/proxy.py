@@ -27,12 +27,11 @@ import numpy as np
 
 from pgolf.config import Config, env_overrides, load_config, parse_kv
 from pgolf.data.paths import resolve_data
-from pgolf.data.shards import load_split, shard_files, write_shard
+from pgolf.data.shards import BOS_ID, load_split, shard_files, write_shard
 from pgolf.errors import PgolfError
 
 # Fields the proxy sets itself: a recipe that sets them would break the equal-time comparison.
 CONTROLLED = ("data_path", "tokenizer_path", "max_wallclock_seconds", "iterations", "out_dir", "run_id")
-BOS_ID = 1
 NO_ITERATION_CAP = 1_000_000_000  # the clock, not the step count, ends every proxy run
 
 

@@ -42,11 +42,10 @@ from pgolf.data import case
 from pgolf.data import tokenizer as tok
 from pgolf.data.docs import iter_docs
 from pgolf.data.fetch import sha256_file
-from pgolf.data.shards import atomic_write, shard_bytes
+from pgolf.data.shards import BOS_ID, atomic_write, shard_bytes
 from pgolf.data.sidecar import SUFFIX, surfaces
 from pgolf.errors import PgolfError
 
-BOS_ID = 1
 TRANSFORMS = ("case",)
 CHUNK_DOCS = 64  # documents per task sent to a worker
 

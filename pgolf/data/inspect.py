@@ -18,11 +18,10 @@ import numpy as np
 
 from pgolf.data.bytes import ByteTable, load_table
 from pgolf.data.paths import resolve_data
-from pgolf.data.shards import read_shard, shard_files
+from pgolf.data.shards import BOS_ID, read_shard, shard_files
 from pgolf.data.sidecar import load_sidecar
 from pgolf.errors import PgolfError
 
-BOS_ID = 1
 SPLITS = ("val", "train")
 
 

@@ -32,11 +32,10 @@ from pgolf.data import tokenizer as tok
 from pgolf.data.bytes import ByteTable, load_table, stream_target_bytes
 from pgolf.data.docs import iter_docs
 from pgolf.data.paths import resolve_data
-from pgolf.data.shards import load_split
+from pgolf.data.shards import BOS_ID, load_split
 from pgolf.data.sidecar import load_sidecar, surfaces, target_bytes_for
 from pgolf.errors import PgolfError
 
-BOS_ID = 1
 SNIPPET = 40
 
 

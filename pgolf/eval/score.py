@@ -24,7 +24,8 @@ import torch.nn.functional as F
 
 from pgolf.data.bytes import ByteTable, stream_target_bytes
 from pgolf.eval.audit import AuditTrail, ValTokens
-from pgolf.eval.windows import BOS_ID, Window, batches, plan, window_flops_tokens
+from pgolf.data.shards import BOS_ID
+from pgolf.eval.windows import Window, batches, plan, window_flops_tokens
 
 
 def bpb(loss_nats: float, target_tokens: int, n_bytes: int) -> float:

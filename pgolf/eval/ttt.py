@@ -27,7 +27,8 @@ from pgolf.errors import PgolfError
 from pgolf.eval.audit import AuditTrail, ValTokens
 from pgolf.eval.score import (all_reduce_sum, autocast, batches, rank_world, token_nll, totals,
                               window_batch)
-from pgolf.eval.windows import BOS_ID, Window, segment_windows, segments
+from pgolf.data.shards import BOS_ID
+from pgolf.eval.windows import Window, segment_windows, segments
 
 
 class BatchedLoRA(nn.Module):

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pgolf.data.shards import BOS_ID
 from pgolf.errors import PgolfError
 
-BOS_ID = 1
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from pgolf.errors import PgolfError
-from pgolf.quant.quantize import CONTROL_PATTERNS, QTensor, _dtype_name
+from pgolf.quant.quantize import QTensor, _dtype_name, passthrough
 
 EMBED_PATTERNS = ("tok_emb", "lm_head")
 
@@ -81,15 +81,6 @@ def rtn_symbols(w: torch.Tensor, scale: torch.Tensor, bits: int) -> torch.Tensor
 def pack_rows(shape, dtype: str, q: torch.Tensor, scale: torch.Tensor, bits: int) -> QTensor:
     return QTensor("intk_rows", tuple(shape), dtype, q.to(torch.int8).cpu().numpy(),
                    scale.to(torch.float16).cpu().numpy(), bits)
-
-
-def passthrough(name: str, t: torch.Tensor) -> QTensor:
-    shape, dtype = tuple(t.shape), _dtype_name(t)
-    if not t.is_floating_point():
-        return QTensor("raw", shape, dtype, t.numpy().copy())
-    if any(p in name for p in CONTROL_PATTERNS):
-        return QTensor("fp32", shape, dtype, t.float().numpy().astype(np.float32))
-    return QTensor("fp16", shape, dtype, t.float().numpy().astype(np.float16))
 
 
 def as_rows(t: torch.Tensor) -> torch.Tensor:

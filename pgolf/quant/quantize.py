@@ -34,16 +34,22 @@ def _dtype_name(t: torch.Tensor) -> str:
     return str(t.dtype).removeprefix("torch.")
 
 
-def quantize_tensor(name: str, t: torch.Tensor) -> QTensor:
-    t = t.detach().cpu()
+def passthrough(name: str, t: torch.Tensor) -> QTensor:
+    """A tensor kept as it is: raw when not float, fp32 for control tensors, fp16 otherwise."""
     shape, dtype = tuple(t.shape), _dtype_name(t)
     if not t.is_floating_point():
         return QTensor("raw", shape, dtype, t.numpy().copy())
+    if any(p in name for p in CONTROL_PATTERNS):
+        return QTensor("fp32", shape, dtype, t.float().numpy().astype(np.float32))
+    return QTensor("fp16", shape, dtype, t.float().numpy().astype(np.float16))
+
+
+def quantize_tensor(name: str, t: torch.Tensor) -> QTensor:
+    t = t.detach().cpu()
+    if not t.is_floating_point() or t.numel() <= KEEP_FLOAT_MAX_NUMEL:
+        return passthrough(name, t)
+    shape, dtype = tuple(t.shape), _dtype_name(t)
     t = t.float()
-    if t.numel() <= KEEP_FLOAT_MAX_NUMEL:
-        if any(p in name for p in CONTROL_PATTERNS):
-            return QTensor("fp32", shape, dtype, t.numpy().astype(np.float32))
-        return QTensor("fp16", shape, dtype, t.numpy().astype(np.float16))
     if t.ndim == 2:
         clip = torch.quantile(t.abs(), CLIP_QUANTILE, dim=1)
         scale = (clip / 127.0).clamp_min(1.0 / 127.0).to(torch.float16)
@@ -61,7 +67,6 @@ def dequantize_tensor(q: QTensor) -> torch.Tensor:
     data = torch.from_numpy(np.array(q.data))
     if q.kind in ("int8_rows", "intk_rows"):
         data = data.reshape(len(q.scale), -1)
-    if q.kind in ("int8_rows", "intk_rows"):
         out = data.float() * torch.from_numpy(np.array(q.scale)).float()[:, None]
     elif q.kind == "int8_tensor":
         out = data.float() * float(q.scale[0])
