@@ -23,3 +23,29 @@ def mini() -> Path:
 def tiny_overrides(tmp_path) -> list[str]:
     """key=value overrides that point the tiny preset at the mirror and a temp run folder."""
     return [f"data_path={MINI_DATASET}", f"tokenizer_path={MINI_TOKENIZER}", f"out_dir={tmp_path / 'runs'}"]
+
+
+@pytest.fixture(scope="session")
+def reference_root(tmp_path_factory) -> Path:
+    """The official repository archive (../shared/reference), unpacked once per session."""
+    from tests import reference
+
+    if not reference._ROOT:
+        reference.set_root(reference.loader().extract(tmp_path_factory.mktemp("reference")))
+    return reference.root()
+
+
+@pytest.fixture(scope="session")
+def record_script(reference_root):
+    """The 1.0611 record's train_gpt.py imported on CPU (see tests/reference.py)."""
+    from tests import reference
+
+    return reference.record_script()
+
+
+@pytest.fixture(scope="session")
+def baseline_script(reference_root):
+    """The official naive baseline train_gpt.py imported on CPU."""
+    from tests import reference
+
+    return reference.baseline_script()
