@@ -11,9 +11,9 @@ from tests.referee.kit import make_record
 
 
 def _records(root):
-    make_record(root / "2026-03-17_A", bpbs=(1.2244, 1.2250, 1.2238), submission={"author": "A", "date": "2026-03-17"})
-    make_record(root / "2026-03-20_B", bpbs=(1.1500, 1.1510, 1.1490), submission={"author": "B", "date": "2026-03-20"})
-    make_record(root / "2026-03-25_C", bpbs=(1.1800, 1.1810, 1.1790), submission={"author": "C", "date": "2026-03-25"})
+    make_record(root / "2026-03-17_A", bpbs=(1.2244, 1.2250, 1.2238), submission={"github_id": "A", "date": "2026-03-17"})
+    make_record(root / "2026-03-20_B", bpbs=(1.1500, 1.1510, 1.1490), submission={"github_id": "B", "date": "2026-03-20"})
+    make_record(root / "2026-03-25_C", bpbs=(1.1800, 1.1810, 1.1790), submission={"github_id": "C", "date": "2026-03-25"})
     (root / "not_a_record").mkdir()
     (root / "broken").mkdir()
     (root / "broken" / "submission.json").write_text("{not json")
