@@ -207,6 +207,8 @@ def train_time(rec: Record) -> dict:
         return verdict("train_time", NA, f"non-record track: training time is informational (longest {_seed_name(longest)}: "
                        f"{longest.train_ms / 1000:.3f} s)", seconds=longest.train_ms / 1000)
     f = Findings()
+    steps_over = max((max(0.0, lg.train_ms / 1000 - TRAIN_LIMIT_S) / (lg.step_ms / 1000) for lg in timed
+                      if lg.step_ms and (lg.world_size or GPUS) >= GPUS), default=None)
     for lg in timed:
         level, text = _train_level(lg)
         if level != PASS or lg.train_ms > TRAIN_LIMIT_S * 1000:
@@ -214,7 +216,8 @@ def train_time(rec: Record) -> dict:
     ok = f"longest {_seed_name(longest)}: {longest.train_ms / 1000:.3f} s <= {TRAIN_LIMIT_S:.0f} s"
     if f.status() == PASS and f.items:
         ok = "; ".join(t for _, t in f.items)
-    return verdict("train_time", f.status(), f.detail(ok), f.notes(), seconds=longest.train_ms / 1000)
+    return verdict("train_time", f.status(), f.detail(ok), f.notes(), seconds=longest.train_ms / 1000,
+                   steps_over=steps_over)
 
 
 def calibration_time(rec: Record) -> dict:
@@ -303,12 +306,15 @@ def _compare_score(f: Findings, what: str, claimed, logs: list[SeedLog], attr: s
     f.add(FAIL if fail_if_unmatched else WARN, text)
 
 
-def _compare_std(f: Findings, what: str, claimed, vals: list[float]) -> None:
+def _compare_std(f: Findings, what: str, claimed, vals: list[float], others: list[float] | None = None) -> None:
     if not _num(claimed) or len(vals) < 2:
         return
     sample, pop = statistics.stdev(vals), statistics.pstdev(vals)
     if _close(claimed, sample):
         f.add(PASS, f"{what} = the sample std of {len(vals)} seeds")
+    elif others and len(others) > 1 and any(_close(claimed, x) or _near(claimed, x)
+                                            for x in (statistics.stdev(others), statistics.pstdev(others))):
+        f.add(WARN, f"{what} {claimed} is the spread of the other runs, not of the counted ones ({sample:.3g})")
     elif _close(claimed, pop) or _near(claimed, pop):
         f.add(WARN, f"{what} {claimed} is the population std ({pop:.3g}), not the sample std ({sample:.3g})")
     elif _near(claimed, sample):
@@ -336,8 +342,9 @@ def submission_agrees(rec: Record) -> dict:
     _compare_score(f, "val_bpb", sub.get("val_bpb"), logs, "val_bpb", others, fail_if_unmatched=True)
     _compare_score(f, "val_loss", sub.get("val_loss"), logs, "val_loss", others, fail_if_unmatched=False,
                    also={"the mean val_bpb": bpb_mean})
-    _compare_std(f, "val_bpb_std", sub.get("val_bpb_std"), [lg.val_bpb for lg in logs])
-    _compare_std(f, "val_loss_std", sub.get("val_loss_std"), [lg.val_loss for lg in logs if lg.val_loss is not None])
+    _compare_std(f, "val_bpb_std", sub.get("val_bpb_std"), [lg.val_bpb for lg in logs], [lg.val_bpb for lg in others])
+    _compare_std(f, "val_loss_std", sub.get("val_loss_std"), [lg.val_loss for lg in logs if lg.val_loss is not None],
+                 [lg.val_loss for lg in others if lg.val_loss is not None])
     for lg in rec.logs:
         if lg.name_seed is not None and lg.seed is not None and lg.name_seed != lg.seed:
             f.add(WARN, f"{lg.evidence()} is named for seed {lg.name_seed} but logs seed {lg.seed}")
@@ -409,14 +416,20 @@ def _per_seed(f: Findings, seed: str, res: dict, lg: SeedLog, runs: list[SeedLog
         f.add(PASS if same else WARN, f"seed {seed} {key}" if same else f"seed {seed} {key} {claimed} vs log {actual:g} (stale)")
     claimed = res.get("artifact_bytes", res.get("bytes_total"))
     if isinstance(claimed, int):
-        sizes = {lg.total_bytes} - {None}
-        model = _model_bytes(lg)
-        if model is not None:
-            sizes |= {model + c for c in code}
-        if sizes:
-            ok = claimed in sizes
-            f.add(PASS if ok else WARN, f"seed {seed} artifact_bytes" if ok else
-                  f"seed {seed} artifact_bytes {_n(claimed)} vs log {' or '.join(_n(s) for s in sorted(sizes))} (stale or partial)")
+        def sizes(run: SeedLog) -> set[int]:
+            out = {run.total_bytes} - {None}
+            model = _model_bytes(run)
+            return out | ({model + c for c in code} if model is not None else set())
+
+        own = sizes(lg)
+        other = [r for r in runs if r is not lg and claimed in sizes(r)]
+        if claimed in own:
+            f.add(PASS, f"seed {seed} artifact_bytes")
+        elif other:
+            f.add(WARN, f"seed {seed} artifact_bytes {_n(claimed)} is {other[0].evidence()}'s, not the counted run's")
+        elif own:
+            f.add(WARN, f"seed {seed} artifact_bytes {_n(claimed)} vs log {' or '.join(_n(s) for s in sorted(own))} "
+                        "(stale or partial)")
 
 
 def _bytes_claims(f: Findings, rec: Record, sub: dict) -> None:
@@ -488,7 +501,8 @@ def one_code_and_config(rec: Record) -> dict:
     if shipped and ran:
         off = [lg for lg in ran if lg.code_bytes not in shipped]
         if off:
-            f.add(WARN, f"the shipped {src.entry.rel} ({_n(src.entry.size)} bytes) is not the file "
+            files = " + ".join(f"{c.rel} {_n(c.size)}" for c in src.files)
+            f.add(WARN, f"the shipped code ({files} bytes) is not the file "
                         + ", ".join(f"{_seed_name(lg)} ran ({_n(lg.code_bytes)})" for lg in off[:4])
                         + (" ..." if len(off) > 4 else ""))
     if len(logs) < 2:

@@ -55,7 +55,7 @@ def decode_wrapper(text: str) -> tuple[str | None, str | None]:
     if "exec(" not in text or "decompress" not in text:
         return None, None
     m = _WRAPPER.search(text)
-    if not m or len(m.group(3)) < len(text) // 2:  # a wrapper is mostly its payload
+    if not m or len(text) - len(m.group(3)) > 2000:  # a wrapper is its payload and a line or two around it
         return None, None
     blob = {"b85decode": base64.b85decode, "b64decode": base64.b64decode, "a85decode": base64.a85decode}[m.group(1)]
     try:
