@@ -136,8 +136,9 @@ def _deltas_and_tests(rows: list[dict]) -> None:
         if below is None:
             continue
         if len(row["seed_bpbs"]) > 1 and row["tokens_per_byte"]:
-            res = significance(row["seed_bpbs"], below["val_bpb"], row["tokens_per_byte"],
-                               below["seed_bpbs"] if len(below["seed_bpbs"]) > 1 else None)
+            ref_seeds = below["seed_bpbs"] if len(below["seed_bpbs"]) > 1 else None  # as `check --against` takes it
+            ref = statistics.mean(ref_seeds) if ref_seeds else below["val_bpb"]
+            res = significance(row["seed_bpbs"], ref, row["tokens_per_byte"], ref_seeds)
             row["vs"], row["p_readme"], row["p_welch"] = below["folder"], res["p_margin_nats"], res["p_welch_plain"]
     for prev, row in zip(rows, rows[1:]):
         row["delta"] = row["val_bpb"] - prev["val_bpb"]

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pgolf.errors import PgolfError
-from pgolf.referee.logs import PER_SEED_KEYS, SeedLog, parse_log, parse_log_text  # noqa: F401 - re-exported
+from pgolf.referee.logs import PER_SEED_KEYS, SeedLog, parse_log  # noqa: F401 - re-exported for submit and tests
 from pgolf.referee.sources import Sources, code_that_runs
 
 # compressed model files a record may ship (a raw .pt checkpoint is not the artifact)

@@ -505,11 +505,10 @@ def one_code_and_config(rec: Record) -> dict:
             f.add(WARN, f"the shipped code ({files} bytes) is not the file "
                         + ", ".join(f"{_seed_name(lg)} ran ({_n(lg.code_bytes)})" for lg in off[:4])
                         + (" ..." if len(off) > 4 else ""))
-    if len(logs) < 2:
-        if not f.items:
-            f.add(PASS, f"{len(logs)} seed: nothing to compare")
-        return verdict("one_code_and_config", f.status(PASS if logs else NA), f.detail(f"{len(logs)} seed log: nothing to compare"
-                       if logs else "no logs"), f.notes())
+    if not logs:
+        return verdict("one_code_and_config", NA, "no logs")
+    if len(logs) == 1:
+        return verdict("one_code_and_config", f.status(), f.detail("one seed: nothing to compare"), f.notes())
     versions = {lg.code_version for lg in logs if lg.code_version and lg.code_version != "unknown"}
     if len(versions) > 1:
         f.add(WARN, "code versions differ: " + ", ".join(f"{_seed_name(lg)} {lg.code_version}" for lg in logs))
