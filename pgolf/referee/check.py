@@ -1,4 +1,8 @@
-"""`pgolf check`: every rule on one record folder, with evidence; ok unless a rule fails."""
+"""`pgolf check`: every rule on one record folder, with evidence and a verdict.
+
+The verdict is FAIL when a rule fails, WARN when none fails but one warns, else PASS; ``ok`` is
+"no rule fails" (with ``strict``: "no rule fails or warns"), which is what the exit status follows.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ from pathlib import Path
 
 from pgolf.errors import PgolfError
 from pgolf.referee import rules
-from pgolf.referee.records import read_record
+from pgolf.referee.records import Record, read_record
 
 
 def reference_from(against: str | Path | None = None, bpb: float | None = None,
@@ -14,10 +18,10 @@ def reference_from(against: str | Path | None = None, bpb: float | None = None,
     """(reference mean BPB, its per-seed BPB, a description) from a folder or from numbers."""
     if against is not None:
         ref = read_record(against)
-        mean = ref.mean_bpb()
+        vals = ref.seed_bpbs()
+        mean = sum(vals) / len(vals) if vals else ref.mean_bpb()
         if mean is None:
             raise PgolfError(f"{against}: the reference folder states no val_bpb")
-        vals = ref.seed_bpbs()
         return mean, vals if len(vals) > 1 else [], f"{Path(against).name} ({mean:.5f}, {len(vals)} seeds)"
     if seeds and bpb is None:
         bpb = sum(seeds) / len(seeds)
@@ -26,14 +30,13 @@ def reference_from(against: str | Path | None = None, bpb: float | None = None,
     return bpb, list(seeds or []), f"{bpb:.5f}" + (f" ({len(seeds)} seeds)" if seeds else "")
 
 
-def check_folder(folder: str | Path, against: str | Path | None = None, sota_bpb: float | None = None,
-                 data: str | Path | None = None) -> dict:
-    rec = read_record(folder)
-    ref_bpb, ref_seeds, ref_desc = reference_from(against, sota_bpb)
-    verdicts = [
+def run_rules(rec: Record, ref_bpb: float | None = None, ref_seeds: list[float] | None = None,
+              data: str | Path | None = None) -> list[dict]:
+    return [
         rules.required_files(rec),
         rules.artifact_size(rec),
         rules.train_time(rec),
+        rules.calibration_time(rec),
         rules.eval_time(rec),
         rules.submission_agrees(rec),
         rules.one_code_and_config(rec),
@@ -41,22 +44,49 @@ def check_folder(folder: str | Path, against: str | Path | None = None, sota_bpb
         rules.score_first_audit(rec, data),
         rules.significance(rec, ref_bpb, ref_seeds),
     ]
+
+
+def check_folder(folder: str | Path, against: str | Path | None = None, sota_bpb: float | None = None,
+                 data: str | Path | None = None, strict: bool = False) -> dict:
+    rec = read_record(folder)
+    ref_bpb, ref_seeds, ref_desc = reference_from(against, sota_bpb)
+    return report(rec, run_rules(rec, ref_bpb, ref_seeds, data), ref_desc, strict)
+
+
+def report(rec: Record, verdicts: list[dict], ref_desc: str = "none", strict: bool = False) -> dict:
     failed = [v["rule"] for v in verdicts if v["status"] == rules.FAIL]
+    warned = [v["rule"] for v in verdicts if v["status"] == rules.WARN]
+    verdict = "FAIL" if failed else "WARN" if warned else "PASS"
     return {
         "folder": str(rec.folder),
-        "ok": not failed,
+        "verdict": verdict,
+        "ok": not failed and not (strict and warned),
+        "strict": strict,
         "failed": failed,
+        "warned": warned,
         "reference": ref_desc,
         "seeds": rec.seeds,
-        "logs": [lg.path.name for lg in rec.logs],
+        "logs": [lg.evidence() for lg in rec.logs],
+        "other_runs": [lg.evidence() for lg in rec.extra_runs],
+        "reading": rec.notes,
         "rules": verdicts,
     }
 
 
-def format_report(rep: dict) -> str:
-    mark = {rules.PASS: "PASS", rules.FAIL: "FAIL", rules.NA: "n/a "}
+MARK = {rules.PASS: "PASS", rules.WARN: "WARN", rules.FAIL: "FAIL", rules.NA: "n/a "}
+
+
+def format_report(rep: dict, verbose: bool = False) -> str:
     lines = [f"{rep['folder']}: {len(rep['logs'])} log(s), seeds {rep['seeds'] or '?'}"]
+    for note in rep.get("reading", []):
+        lines.append(f"  note  {note}")
     for v in rep["rules"]:
-        lines.append(f"  {mark[v['status']]}  {v['rule']:<20} {v['detail']}")
-    lines.append("verdict: " + ("no rule fails" if rep["ok"] else "FAILS " + ", ".join(rep["failed"])))
+        lines.append(f"  {MARK[v['status']]}  {v['rule']:<20} {v['detail']}")
+        for n in v.get("notes", []) if verbose else []:
+            lines.append(f"{'':28}{n}")
+    tail = {"FAIL": "FAIL (" + ", ".join(rep["failed"]) + ")", "WARN": "WARN (" + ", ".join(rep["warned"]) + ")",
+            "PASS": "PASS"}[rep["verdict"]]
+    if rep.get("strict") and rep["verdict"] == "WARN":
+        tail += " - fails under --strict"
+    lines.append("verdict: " + tail)
     return "\n".join(lines)

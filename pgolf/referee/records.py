@@ -1,177 +1,54 @@
-"""Reading any record folder: ours and the challenge's, with their log and submission.json variants.
+"""Reading any record folder: ours and the challenge's, with their layouts and submission.json variants.
 
-A log is read line by line with tolerant patterns (``key:value`` and ``key: value`` both parse):
+Logs (see ``logs.py`` for what is read from each) are found at the top of the folder, under
+``logs/`` and in subfolders one or two levels down, named ``*.log`` or ``*.txt``; a file is a run
+log when it states a training time or a score. They are grouped by seed (the logged seed, else the
+file name's):
 
-- ``step:N/M ... train_time:Xms step_avg:Yms`` training progress, ``stopping_early: ... train_time:``
-  and our ``stopping at step:N/M train_time:Xms``: the training time is the largest train_time seen;
-- the score is the last line that carries both ``val_loss:`` and ``val_bpb:`` and is not a ``step:``
-  line (``final_int8_zlib_roundtrip_exact``, ``final_int6_sliding_window``, ``quantized_ttt_phased``,
-  ...); an ``_exact`` twin of that line gives the precise values;
-- the evaluation time is ``total_eval_time:Xs`` when logged, else the ``eval_time:`` of the score line;
-- ``Serialized model ...: N bytes``, ``Code size: N bytes``, ``Total submission size ...: N bytes``
-  (the last of each);
-- the seed from ``seed:S`` / ``seed: S`` / our ``config: ... seed=S``, else from the file name;
-- the configuration: our ``config: k=v ...`` line, else the ``key:value`` pairs printed before the
-  first training step.
+- a log that repeats another (same bytes, or the same score, time and steps) is a copy, not a seed;
+- an eval-only log (a score, no training) of a seed that has a training log re-scores that seed's
+  artifact: its score counts, the training log's own score is kept beside it;
+- a seed with several full training runs (a compliance re-run) counts the run whose logged code
+  size is the shipped entry point's, else the run submission.json names, else the last by name;
+  the others stay in ``Record.extra_runs`` and are still checked for time and size;
+- a seed whose last evaluation label no other seed logs, while it also logged the label the others
+  end on, is scored on that common label: the later line is an extra evaluation, not its score.
+
+A folder is a record folder when it has a README.md or a submission.json (``submission*.json``
+when it is the only one).
 """
 
 from __future__ import annotations
 
 import json
 import math
-import re
+import statistics
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pgolf.errors import PgolfError
+from pgolf.referee.logs import PER_SEED_KEYS, SeedLog, parse_log  # noqa: F401 - re-exported for submit and tests
+from pgolf.referee.sources import Sources, code_that_runs
 
-NUM = r"(-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)"
 # compressed model files a record may ship (a raw .pt checkpoint is not the artifact)
 MODEL_SUFFIXES = (".pgolf", ".ptz", ".brotli", ".xz", ".zst", ".lzma", ".zlib", ".int8", ".int6")
-# config keys that may differ between seeds of one submission
-PER_SEED_KEYS = {"seed", "run_id", "out_dir", "data_path", "tokenizer_path", "logfile", "log_file",
-                 "run_name", "output_dir", "checkpoint", "artifact_dir"}
-
-_STEP = re.compile(r"^step:\s*(\d+)/(\d+)")
-_TRAIN_TIME = re.compile(r"train_time:\s*" + NUM + r"\s*ms")
-_STEP_AVG = re.compile(r"step_avg:\s*" + NUM + r"\s*ms")
-_VAL_LOSS = re.compile(r"val_loss:\s*" + NUM)
-_VAL_BPB = re.compile(r"val_bpb:\s*" + NUM)
-_EVAL_TIME = re.compile(r"eval_time:\s*" + NUM + r"\s*(ms|s)\b")
-_TOTAL_EVAL = re.compile(r"total_eval_time:\s*" + NUM + r"\s*(ms|s)\b")
-_SERIALIZED = re.compile(r"^Serialized model[^:]*:\s*(\d+) bytes")
-_CODE = re.compile(r"^Code size[^:]*:\s*(\d+) bytes")
-_TOTAL = re.compile(r"^Total submission size[^:]*:\s*(\d+) bytes")
-_SEED = re.compile(r"(?:^|\s)seed[:=]\s*(\d+)\b")
-_VAL_TOKENS = re.compile(r"(?:^|\s)val_tokens:\s*(\d+)")
-_CODE_VERSION = re.compile(r"(?:^|\s)code_version:(\S+)")
-_KV = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)[:=]\s*(\S+)")
-_STOP = re.compile(r"^(stopping_early|stopping at)")
-
-
-def _ms(value: str, unit: str) -> float:
-    return float(value) * (1000.0 if unit == "s" else 1.0)
-
-
-@dataclass
-class SeedLog:
-    """The facts one log states (None where it does not say)."""
-
-    path: Path
-    seed: int | None = None
-    val_loss: float | None = None
-    val_bpb: float | None = None
-    score_line: str | None = None
-    train_ms: float | None = None
-    step_avg_ms: float | None = None
-    steps: int | None = None
-    eval_s: float | None = None
-    model_bytes: int | None = None
-    code_bytes: int | None = None
-    total_bytes: int | None = None
-    val_tokens: int | None = None
-    code_version: str | None = None
-    config: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def tokens_per_byte(self) -> float | None:
-        if self.val_loss and self.val_bpb:
-            return self.val_bpb * math.log(2) / self.val_loss
-        return None
-
-    def evidence(self) -> str:
-        return self.path.name
-
-
-def parse_log(path: str | Path) -> SeedLog:
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError as e:
-        raise PgolfError(f"{path}: cannot read log ({e.strerror})") from None
-    return parse_log_text(text, path)
-
-
-def parse_log_text(text: str, path: Path) -> SeedLog:
-    log = SeedLog(path=path)
-    scores: list[tuple[str, str]] = []  # (label, line)
-    started = False
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line:
-            continue
-        step = _STEP.match(line)
-        if step or _STOP.match(line):
-            started = started or bool(step)
-            t = _TRAIN_TIME.search(line)
-            if t:
-                log.train_ms = max(log.train_ms or 0.0, float(t.group(1)))
-            a = _STEP_AVG.search(line)
-            if a:
-                log.step_avg_ms = float(a.group(1))
-            s = step or re.search(r"step:\s*(\d+)/", line)
-            if s:
-                log.steps = max(log.steps or 0, int(s.group(1)))
-            continue
-        if line.startswith("warmup_step"):
-            started = True
-            continue
-        if _VAL_LOSS.search(line) and _VAL_BPB.search(line):
-            scores.append((line.split()[0].rstrip(":"), line))
-        m = _TOTAL_EVAL.search(line)
-        if m:
-            log.eval_s = _ms(m.group(1), m.group(2)) / 1000
-        for pat, attr in ((_SERIALIZED, "model_bytes"), (_CODE, "code_bytes"), (_TOTAL, "total_bytes")):
-            m = pat.match(line)
-            if m:
-                setattr(log, attr, int(m.group(1)))
-        m = _VAL_TOKENS.search(line)
-        if m:
-            log.val_tokens = int(m.group(1))
-        m = _CODE_VERSION.search(line)
-        if m and log.code_version is None:
-            log.code_version = m.group(1)
-        if line.startswith("config: "):
-            log.config = dict(kv.split("=", 1) for kv in line[len("config: "):].split() if "=" in kv)
-        elif not started and not line.startswith(("[", "W0", "I0", "E0")):
-            for k, v in _KV.findall(line):
-                log.config.setdefault(k.lower(), v)
-        m = _SEED.search(line)
-        if m and log.seed is None and (line.startswith(("seed", "config:")) or not started):
-            log.seed = int(m.group(1))
-    if log.seed is None:
-        m = re.search(r"seed[_-]?(\d+)", path.stem)
-        log.seed = int(m.group(1)) if m else None
-    if scores:
-        label, line = scores[-1]
-        exact = [ln for lab, ln in scores if lab == label + "_exact"]
-        base = label[: -len("_exact")] if label.endswith("_exact") else label
-        plain = [ln for lab, ln in scores if lab == base]
-        precise = exact[-1] if exact else line
-        log.val_loss = float(_VAL_LOSS.search(precise).group(1))
-        log.val_bpb = float(_VAL_BPB.search(precise).group(1))
-        log.score_line = precise
-        if log.eval_s is None:
-            for cand in (line, *(plain[-1:])):
-                m = _EVAL_TIME.search(cand)
-                if m:
-                    log.eval_s = _ms(m.group(1), m.group(2)) / 1000
-                    break
-    for key in ("seed", "val_loss", "val_bpb", "train_time", "step_avg", "eval_time"):
-        log.config.pop(key, None)
-    return log
+LOG_SUFFIXES = (".log", ".txt")
+NOT_LOGS = {"requirements.txt", "license.txt", "notes.txt"}
 
 
 class Num(float):
     """A float from JSON that remembers how many decimals it was written with."""
 
     places: int
+    text: str
 
     def __new__(cls, text: str):
         obj = super().__new__(cls, text)
         mant = text.lower().split("e")[0]
         exp = int(text.lower().split("e")[1]) if "e" in text.lower() else 0
         obj.places = max(0, (len(mant.split(".")[1]) if "." in mant else 0) - exp)
+        obj.text = text
         return obj
 
 
@@ -198,66 +75,11 @@ def read_json(path: Path) -> dict:
     return obj
 
 
-def _merge(a: SeedLog, b: SeedLog) -> SeedLog:
-    """Two logs of one seed (a train log and an eval log, or a copy): fill the gaps of ``a``."""
-    for name in SeedLog.__dataclass_fields__:
-        if name in ("path", "config"):
-            continue
-        if getattr(a, name) is None:
-            setattr(a, name, getattr(b, name))
-    if not a.config:
-        a.config = b.config
-    return a
-
-
-@dataclass
-class Record:
-    folder: Path
-    submission: dict | None
-    logs: list[SeedLog]
-    train_gpt: Path | None
-    model_files: list[Path]
-    tokenizers: list[Path]
-    byte_tables: list[Path]
-    audits: list[Path]
-    files: list[str]
-    submission_error: str | None = None  # why submission.json could not be read, if it could not
-
-    @property
-    def seeds(self) -> list[int]:
-        return [lg.seed for lg in self.logs if lg.seed is not None]
-
-    @property
-    def scored_logs(self) -> list[SeedLog]:
-        return [lg for lg in self.logs if lg.val_bpb is not None]
-
-    def seed_bpbs(self) -> list[float]:
-        """Per-seed val_bpb: from the logs, else from submission.json's seed_results."""
-        vals = [lg.val_bpb for lg in self.scored_logs]
-        claimed = [float(r["val_bpb"]) for r in submission_seed_results(self.submission).values()
-                   if isinstance(r.get("val_bpb"), (int, float))]
-        return claimed if len(claimed) > len(vals) else vals
-
-    def mean_bpb(self) -> float | None:
-        if self.submission and isinstance(self.submission.get("val_bpb"), (int, float)):
-            return float(self.submission["val_bpb"])
-        vals = self.seed_bpbs()
-        return sum(vals) / len(vals) if vals else None
-
-    def tokens_per_byte(self) -> float | None:
-        tpb = [lg.tokens_per_byte for lg in self.logs if lg.tokens_per_byte]
-        if tpb:
-            return sum(tpb) / len(tpb)
-        sub = self.submission or {}
-        if isinstance(sub.get("val_loss"), (int, float)) and isinstance(sub.get("val_bpb"), (int, float)) and sub["val_loss"]:
-            return sub["val_bpb"] * math.log(2) / sub["val_loss"]
-        return None
-
-
 # other spellings seen in submission.json files -> the keys in REFERENCE.md
-ALIASES = {"val_bpb": ("val_bpb_mean", "mean_val_bpb"), "val_loss": ("val_loss_mean", "mean_val_loss"),
+ALIASES = {"val_bpb": ("val_bpb_mean", "mean_val_bpb", "mean_bpb"), "val_loss": ("val_loss_mean", "mean_val_loss"),
            "author": ("author_name",), "github_id": ("author_github", "github"),
-           "bytes_total": ("artifact_bytes", "total_bytes")}
+           "bytes_total": ("artifact_bytes", "total_bytes", "artifact_size_bytes"),
+           "bytes_code": ("code_bytes",), "val_bpb_std": ("std_bpb",), "name": ("run_name",)}
 
 
 def normalize_submission(sub: dict) -> dict:
@@ -268,8 +90,23 @@ def normalize_submission(sub: dict) -> dict:
                 if o in sub:
                     out[key] = sub[o]
                     break
+    for key in ("seed_results", "seeds", "compliance", "compliance_rerun"):  # some entries wrote these as JSON text
+        if isinstance(out.get(key), str) and out[key].lstrip().startswith(("{", "[")):
+            try:
+                out[key] = json.loads(out[key], parse_float=Num)
+            except json.JSONDecodeError:
+                pass
+    if isinstance(out.get("seeds"), dict) and "seed_results" not in out:
+        out["seed_results"] = out.pop("seeds")  # per-seed results written under "seeds"
     if isinstance(out.get("seeds"), list) and not all(isinstance(s, int) for s in out["seeds"]):
-        out.pop("seeds")  # some entries listed their per-seed scores under "seeds"
+        out.pop("seeds")
+    if "seeds" not in out and isinstance(out.get("seed_results"), dict):
+        try:
+            out["seeds"] = [int(s) for s in out["seed_results"]]
+        except ValueError:
+            pass
+    if "seeds" not in out and isinstance(out.get("seed"), int):
+        out["seeds"] = [out["seed"]]
     return out
 
 
@@ -281,35 +118,199 @@ def submission_seed_results(sub: dict | None) -> dict[str, dict]:
     return {str(k): v for k, v in res.items() if isinstance(v, dict)} if isinstance(res, dict) else {}
 
 
+@dataclass
+class Record:
+    folder: Path
+    submission: dict | None
+    logs: list[SeedLog]  # one counted run per seed
+    train_gpt: Path | None  # the entry point (train_gpt.py or the renamed one)
+    model_files: list[Path]
+    tokenizers: list[Path]
+    byte_tables: list[Path]
+    audits: list[Path]
+    files: list[str]  # top-level file names
+    submission_error: str | None = None  # why submission.json could not be read, if it could not
+    submission_name: str | None = None  # the file it came from
+    extra_runs: list[SeedLog] = field(default_factory=list)  # other full runs of a counted seed
+    copies: list[tuple[SeedLog, SeedLog]] = field(default_factory=list)  # (copy, the log it repeats)
+    rescored: list[tuple[SeedLog, SeedLog]] = field(default_factory=list)  # (eval-only log, train log)
+    notes: list[str] = field(default_factory=list)  # how the folder was read, for the report
+    sources: Sources | None = None
+
+    @property
+    def is_record_folder(self) -> bool:
+        return "README.md" in self.files or self.submission_name is not None
+
+    @property
+    def seeds(self) -> list[int]:
+        return [lg.seed for lg in self.logs if lg.seed is not None]
+
+    @property
+    def scored_logs(self) -> list[SeedLog]:
+        return [lg for lg in self.logs if lg.val_bpb is not None]
+
+    @property
+    def all_runs(self) -> list[SeedLog]:
+        return [*self.logs, *self.extra_runs]
+
+    def seed_bpbs(self) -> list[float]:
+        """Per-seed val_bpb: from the logs, else from submission.json's seed_results."""
+        vals = [lg.val_bpb for lg in self.scored_logs]
+        claimed = [float(r["val_bpb"]) for r in submission_seed_results(self.submission).values()
+                   if isinstance(r.get("val_bpb"), (int, float))]
+        return claimed if len(claimed) > len(vals) else vals
+
+    def claimed_bpb(self):
+        """submission.json's val_bpb (a ``Num`` remembering its decimals), if it states one."""
+        v = (self.submission or {}).get("val_bpb")
+        return v if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
+    def mean_bpb(self) -> float | None:
+        if self.claimed_bpb() is not None:
+            return float(self.claimed_bpb())
+        vals = self.seed_bpbs()
+        return statistics.mean(vals) if vals else None
+
+    def tokens_per_byte(self) -> float | None:
+        tpb = [lg.tokens_per_byte for lg in self.logs if lg.tokens_per_byte]
+        if tpb:
+            return sum(tpb) / len(tpb)
+        sub = self.submission or {}
+        if isinstance(sub.get("val_loss"), (int, float)) and isinstance(sub.get("val_bpb"), (int, float)) and sub["val_loss"]:
+            return sub["val_bpb"] * math.log(2) / sub["val_loss"]
+        return None
+
+
+def find_log_files(folder: Path) -> list[Path]:
+    out = []
+    for p in sorted(folder.rglob("*")):
+        rel = p.relative_to(folder)
+        if (not p.is_file() or p.suffix not in LOG_SUFFIXES or p.name.lower() in NOT_LOGS or len(rel.parts) > 3
+                or rel.parts[0] in ("tokenizers", "tokenizer", "data")):
+            continue
+        out.append(p)
+    return out
+
+
+def _same_run(a: SeedLog, b: SeedLog) -> bool:
+    return (a.val_bpb, a.train_ms, a.steps) == (b.val_bpb, b.train_ms, b.steps) and a.val_bpb is not None
+
+
+def _claimed_for(sub: dict | None, lg: SeedLog) -> float | None:
+    res = submission_seed_results(sub)
+    for s in (lg.seed, lg.name_seed):
+        r = res.get(str(s)) if s is not None else None
+        if r and isinstance(r.get("val_bpb"), (int, float)):
+            return float(r["val_bpb"])
+    return None
+
+
+def _pick_run(runs: list[SeedLog], entry_size: int | None, sub: dict | None) -> SeedLog:
+    shipped = [r for r in runs if entry_size is not None and r.code_bytes == entry_size]
+    if len(shipped) == 1:
+        return shipped[0]
+    named = [r for r in runs if (c := _claimed_for(sub, r)) is not None and r.val_bpb is not None
+             and abs(c - r.val_bpb) <= 5e-5]
+    if len(named) == 1:
+        return named[0]
+    return runs[-1]
+
+
+def _score_on_common_label(logs: list[SeedLog], notes: list[str]) -> None:
+    if len(logs) < 2:
+        return
+    for lg in logs:
+        others = [o.score_label for o in logs if o is not lg and o.score_label]
+        if not others or lg.score_label in others:
+            continue
+        common = Counter(others).most_common(1)[0][0]
+        cands = [i for i, e in enumerate(lg.evals) if e.label == common and not e.diagnostic]
+        if cands:
+            ev = lg.evals[cands[-1]]
+            later = [e.label for e in lg.evals[cands[-1] + 1:] if not e.diagnostic]
+            notes.append(f"{lg.evidence()}: scored on {common} like the other seeds; the later "
+                         f"{', '.join(later)} (val_bpb {lg.val_bpb:.8g}) is an extra evaluation, not its score")
+            lg.use_score(ev)
+
+
 def read_record(folder: str | Path) -> Record:
     folder = Path(folder)
     if not folder.is_dir():
         raise PgolfError(f"{folder}: no such record folder")
     files = sorted(p.name for p in folder.iterdir() if p.is_file())
     sub_path = folder / "submission.json"
-    submission, submission_error = None, None
+    if not sub_path.is_file():
+        alts = sorted(folder.glob("submission*.json"))
+        sub_path = alts[0] if len(alts) == 1 else sub_path
+    submission, submission_error, submission_name = None, None, None
     if sub_path.is_file():
+        submission_name = sub_path.name
         try:  # a broken submission.json fails its rule; the other rules still report their evidence
             submission = normalize_submission(read_json(sub_path))
         except PgolfError as e:
             submission_error = str(e)
-    by_seed: dict[object, SeedLog] = {}
-    for p in sorted(folder.glob("*.log")):
-        lg = parse_log(p)
-        if lg.val_bpb is None and lg.train_ms is None:
-            continue  # not a run log (e.g. a setup transcript)
-        key = lg.seed if lg.seed is not None else p.name
-        by_seed[key] = _merge(by_seed[key], lg) if key in by_seed else lg
-    seeded = [(lg.val_bpb, lg.train_ms) for k, lg in by_seed.items() if isinstance(k, int)]
-    # a seedless train.log that repeats a seed's log (same score and time) is a copy, not a seed
-    logs = [lg for k, lg in by_seed.items() if isinstance(k, int) or (lg.val_bpb, lg.train_ms) not in seeded]
-    train_gpt = folder / "train_gpt.py"
+    sources = code_that_runs(folder)
+    entry_size = sources.entry.size if sources.entry else None
+    notes: list[str] = []
+    parsed = []
+    for p in find_log_files(folder):
+        rel = p.relative_to(folder).as_posix()
+        lg = parse_log(p, rel)
+        if lg.val_bpb is None and not lg.trained:
+            continue  # not a run log (a setup transcript, a summary)
+        if lg.runs > 1:
+            notes.append(f"{rel} holds {lg.runs} runs one after another; the last is read")
+        parsed.append((lg, p.read_bytes()))
+    groups: dict[object, list[tuple[SeedLog, bytes]]] = {}
+    for lg, raw in parsed:
+        groups.setdefault(lg.seed if lg.seed is not None else lg.name, []).append((lg, raw))
+    logs, extra, copies, rescored = [], [], [], []
+    for key, members in groups.items():
+        kept: list[tuple[SeedLog, bytes]] = []
+        for lg, raw in sorted(members, key=lambda m: (m[0].name_seed != m[0].seed, m[0].name)):
+            twin = next((k for k, kraw in kept if kraw == raw or _same_run(k, lg)), None)
+            if twin is not None:
+                copies.append((lg, twin))
+            else:
+                kept.append((lg, raw))
+        trains = sorted((lg for lg, _ in kept if lg.trained), key=lambda lg: lg.name)
+        evals = sorted((lg for lg, _ in kept if not lg.trained), key=lambda lg: lg.name)
+        if trains:
+            chosen = _pick_run(trains, entry_size, submission)
+            extra += [r for r in trains if r is not chosen]
+            logs.append(chosen)
+            if evals:
+                rescored.append((evals[-1], chosen))
+        elif evals:
+            logs.append(evals[-1])
+    # a copy without a seed of its own (train.log) that repeats a seed's run is a copy, not a seed
+    seeded = [lg for lg in logs if lg.seed is not None]
+    for lg in [lg for lg in logs if lg.seed is None]:
+        twin = next((s for s in seeded if _same_run(s, lg)), None)
+        if twin is not None:
+            logs.remove(lg)
+            copies.append((lg, twin))
+    logs.sort(key=lambda lg: lg.name)
+    _score_on_common_label([lg for lg in logs if lg.trained], notes)
+    for ev_log, train in rescored:
+        notes.append(f"{train.evidence()} is scored by {ev_log.evidence()}, an evaluation-only run of its "
+                     f"artifact: val_bpb {ev_log.val_bpb:.8g} (the training log's own {train.score_label} "
+                     f"gave {train.val_bpb:.8g})")
+        train.own_bpb, train.score_from = train.val_bpb, ev_log.evidence()
+        train.use_score(next(e for e in reversed(ev_log.evals) if not e.diagnostic))
+        train.eval_s = ev_log.eval_s
+    for c, twin in copies:
+        notes.append(f"{c.evidence()} repeats {twin.evidence()} (a copy, not another seed)")
+    for r in extra:
+        notes.append(f"{r.evidence()} is another run of seed {r.seed}; "
+                     f"{next(lg for lg in logs if lg.seed == r.seed).evidence()} is the one counted")
     search = [folder, folder / "tokenizers", folder / "tokenizer"]
     tokenizers = sorted(p for d in search if d.is_dir() for p in d.glob("*.model"))
     byte_tables = sorted(p for d in search if d.is_dir() for p in d.glob("*byte_table*.json"))
     models = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in MODEL_SUFFIXES)
     audits = sorted(p for pat in ("*audit*.json", "*audit*.json.gz") for p in folder.glob(pat))
     return Record(folder=folder, submission=submission, logs=logs,
-                  train_gpt=train_gpt if train_gpt.is_file() else None, model_files=models,
+                  train_gpt=sources.entry.path if sources.entry else None, model_files=models,
                   tokenizers=tokenizers, byte_tables=byte_tables, audits=audits, files=files,
-                  submission_error=submission_error)
+                  submission_error=submission_error, submission_name=submission_name, extra_runs=extra,
+                  copies=copies, rescored=rescored, notes=notes, sources=sources)

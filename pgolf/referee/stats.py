@@ -135,6 +135,7 @@ def significance(bpb: list[float], reference_bpb: float, tokens_per_byte: float,
         "p_margin_nats": one_sample_less(bpb, reference_bpb - margin),
         "p_margin_bpb": one_sample_less(bpb, reference_bpb - STRICT_MARGIN_BPB),
         "p_welch": welch_less(bpb, [y - margin for y in ref_seeds]) if ref_seeds else None,
+        "p_welch_plain": welch_less(bpb, ref_seeds) if ref_seeds else None,
         "seeds_needed": seeds_needed(reference_bpb - margin - m, s) if s is not None else None,
         "alpha": ALPHA,
     }

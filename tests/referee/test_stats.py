@@ -41,6 +41,8 @@ def test_one_sample_and_welch_equal_scipy():
     assert res["p_margin_bpb"] == pytest.approx(want, rel=1e-9)
     want = scipy_stats.ttest_ind(OURS, [y - margin for y in REF], equal_var=False, alternative="less").pvalue
     assert res["p_welch"] == pytest.approx(want, rel=1e-9)
+    want = scipy_stats.ttest_ind(OURS, REF, equal_var=False, alternative="less").pvalue
+    assert res["p_welch_plain"] == pytest.approx(want, rel=1e-9)
     assert res["std_bpb"] == pytest.approx(scipy_stats.tstd(OURS))
     assert res["n"] == 3 and res["mean_bpb"] == pytest.approx(sum(OURS) / 3)
 
