@@ -24,6 +24,7 @@ the sidecar a build writes for a transform).
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -141,25 +142,40 @@ def _describe(i: int, s: int, kind: str, ids: list[int], counted: np.ndarray, tr
     return out
 
 
-def _batches(docs_path: Path, n_docs: int, sp, transform, lossless: bool):
-    """(raw, reference) per document, encoded and decoded ``BATCH_DOCS`` at a time."""
-    texts = iter_docs(docs_path, stop=n_docs)
-    while True:
-        raws = [t for _, t in zip(range(BATCH_DOCS), texts)]
-        if not raws:
-            return
-        if lossless:
-            refs = raws
-        elif transform is None:
-            refs = sp.decode(sp.encode(raws))
-        else:
-            refs = []
-            for raw, norm in zip(raws, sp.decode(sp.encode([transform.encode(r) for r in raws]))):
+def _documents(docs_path: Path, spans: list[tuple[int, int]], tokens: np.ndarray, sp, transform,
+               lossless: bool) -> Iterator[tuple[str, str, str, str] | None]:
+    """(raw, reference, decoded text, decode error) per val document; None past the docs file's end.
+
+    SentencePiece runs ``BATCH_DOCS`` documents at a time. The reference is the raw text where
+    the tokenizer is lossless or the tokens spell the raw text (through the transform) exactly;
+    otherwise the normalised text, encoded and decoded again.
+    """
+    texts = iter_docs(docs_path, stop=len(spans))
+    for k in range(0, len(spans), BATCH_DOCS):
+        part = spans[k:k + BATCH_DOCS]
+        raws = [t for _, t in zip(part, texts)]
+        decoded = sp.decode([tokens[s + 1:e].tolist() for s, e in part])
+        sources = [transform.encode(r) for r in raws] if transform is not None else raws
+        redo = [] if lossless else [j for j, (d, t) in enumerate(zip(decoded, sources)) if d != t]
+        normalised = dict(zip(redo, sp.decode(sp.encode([sources[j] for j in redo])))) if redo else {}
+        for j, text in enumerate(decoded):
+            if j >= len(raws):
+                yield None
+                continue
+            ref, got, err = raws[j], text, ""
+            if transform is not None:
                 try:
-                    refs.append(transform.decode(norm))
-                except transform.error:
-                    refs.append(norm)  # normalisation broke an operator: the text check reports it
-        yield from zip(raws, refs)
+                    got = transform.decode(text)
+                except transform.error as e:
+                    err = str(e)
+            if j in normalised:
+                ref = normalised[j]
+                if transform is not None:
+                    try:
+                        ref = transform.decode(ref)
+                    except transform.error:
+                        pass  # normalisation broke an operator: the text check reports it
+            yield raws[j], ref, got, err
 
 
 def prove(data: str | Path, tokenizer: str | Path | None = None, docs: str | Path | None = None,
@@ -193,26 +209,19 @@ def prove(data: str | Path, tokenizer: str | Path | None = None, docs: str | Pat
     n_docs = len(starts)
     counted = ref_total = raw_total = mismatches = 0
     first: dict[str, Any] | None = None
-    pairs = _batches(docs_path, n_docs, sp, transform, lossless)
+    spans = list(zip(starts.tolist(), ends.tolist()))
     bar = tqdm(total=n_docs, desc="prove", unit="doc", disable=not progress)
-    for i, (s, e) in enumerate(zip(starts, ends)):
-        pair = next(pairs, None)
-        ids = tokens[s + 1:e].tolist()
+    for i, ((s, e), doc) in enumerate(zip(spans, _documents(docs_path, spans, tokens, sp, transform, lossless))):
         doc_tb = tb[s:e]  # the BOS opening the document, then its tokens
         counted += int(doc_tb.sum())
-        if pair is None:
+        if doc is None:
             mismatches += 1
             first = first or {"doc": i, "kind": "missing", "detail": f"{docs_path} has only {i} documents"}
             continue
-        raw, ref = pair
+        raw, ref, got, detail = doc
         raw_total += len(raw.encode("utf-8"))
         ref_total += len(ref.encode("utf-8"))
-        got, kind, detail = sp.decode(ids), "", ""
-        if transform is not None:
-            try:
-                got = transform.decode(got)
-            except transform.error as err:
-                kind, detail = "decode", str(err)
+        kind = "decode" if detail else ""
         if not kind and got != ref:
             kind = "text"
         elif not kind and int(doc_tb.sum()) != len(ref.encode("utf-8")):
@@ -220,8 +229,9 @@ def prove(data: str | Path, tokenizer: str | Path | None = None, docs: str | Pat
         if kind:
             mismatches += 1
             if first is None:
+                ids = tokens[s + 1:e].tolist()
                 true = truth.doc(s, e, ids) if kind == "bytes" else None
-                first = _describe(i, int(s), kind, ids, doc_tb, true, got, ref, sp, detail)
+                first = _describe(i, s, kind, ids, doc_tb, true, got, ref, sp, detail)
         bar.update(1)
     bar.close()
     return {
