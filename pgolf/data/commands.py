@@ -89,10 +89,11 @@ def register(sub) -> None:
     p.add_argument("--workers", type=int, default=0, help="encoding processes (default: every core)")
     p.add_argument("--model-type", choices=["bpe", "unigram"], default="bpe",
                    help="tokenizer to train with --vocab-size (default: bpe; byte fallback always on)")
-    p.add_argument("--transform", choices=["caseops-v1"],
-                   help="caseops-v1: CaseOps v1 (lossless_caps_caseops_v1), the text transform the April 2026 "
-                   "records use: lower-cased words with TITLE / ALLCAPS / CAPNEXT / ESC operators, and a per-token "
-                   "byte sidecar fineweb_val_bytes_*.bin; see docs/tokenizers.md")
+    p.add_argument("--transform", choices=["caseops-v1", "case"],
+                   help="a lossless case transform, with a per-token byte sidecar fineweb_val_bytes_*.bin. "
+                   "caseops-v1: CaseOps v1 (lossless_caps_caseops_v1), the transform the April 2026 records use "
+                   "(lower-cased words with TITLE / ALLCAPS / CAPNEXT / ESC operators); case: our own, not "
+                   "compatible with the records' data, fewer tokens per byte; see docs/tokenizers.md")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run_build)
 
