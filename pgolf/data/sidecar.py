@@ -1,10 +1,10 @@
 """The per-token byte sidecar, and the one function that says how many bytes each target stands for.
 
-A dataset built through a text transform (CaseOps v1, :mod:`pgolf.data.caseops`) cannot count
-bytes from the pieces alone: operator pieces stand for no source bytes. Such a dataset carries, beside each val
-shard ``fineweb_val_NNNNNN.bin``, a sidecar ``fineweb_val_bytes_NNNNNN.bin`` in the same format
-(header + one little-endian uint16 per token) holding each token's bytes of the ORIGINAL text
-(BOS 0, operators 0). Sidecar shard i is aligned token for token with val shard i.
+A dataset built through a text transform (:mod:`pgolf.data.transforms`: CaseOps v1, ``case``)
+cannot count bytes from the pieces alone: operator pieces stand for no source bytes. Such a
+dataset carries, beside each val shard ``fineweb_val_NNNNNN.bin``, a sidecar
+``fineweb_val_bytes_NNNNNN.bin`` in the same format (header + one little-endian uint16 per
+token) holding each token's bytes of the ORIGINAL text (BOS 0, operators 0). Sidecar shard i is aligned token for token with val shard i.
 
 :func:`target_bytes_for` is the single code path for every place that scores a split (eval,
 training logs, prove): the sidecar when the split has one, the official rule
@@ -13,11 +13,10 @@ training logs, prove): the sidecar when the split has one, the official rule
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-
-import re
 
 import numpy as np
 

@@ -126,7 +126,7 @@ def load(model_path: str | Path):
 # The model file is a protobuf (ModelProto). The Python protobuf package is not a dependency,
 # so the few fields we report are read with a minimal wire-format reader.
 
-def proto_varint(buf: bytes, i: int) -> tuple[int, int]:
+def _varint(buf: bytes, i: int) -> tuple[int, int]:
     result = shift = 0
     while True:
         if i >= len(buf):
@@ -143,12 +143,12 @@ def proto_fields(buf: bytes) -> Iterator[tuple[int, int | bytes]]:
     """(field number, value) of one protobuf message; length-delimited values as bytes."""
     i = 0
     while i < len(buf):
-        key, i = proto_varint(buf, i)
+        key, i = _varint(buf, i)
         num, wire = key >> 3, key & 7
         if wire == 0:
-            value, i = proto_varint(buf, i)
+            value, i = _varint(buf, i)
         elif wire == 2:
-            n, i = proto_varint(buf, i)
+            n, i = _varint(buf, i)
             value, i = buf[i:i + n], i + n
         elif wire == 5:
             value, i = buf[i:i + 4], i + 4
