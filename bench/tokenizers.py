@@ -30,7 +30,7 @@ sys.path.insert(0, str(REPO))
 from pgolf.config import load_config  # noqa: E402
 from pgolf.data.bytes import load_sentencepiece  # noqa: E402
 from pgolf.data.prove import prove  # noqa: E402
-from pgolf.data.shards import load_split, shard_files, write_shard  # noqa: E402
+from pgolf.data.shards import BOS_ID, load_split, shard_files, write_shard  # noqa: E402
 from pgolf.data.sidecar import load_sidecar, sidecar_name  # noqa: E402
 from pgolf.train.loop import train  # noqa: E402
 
@@ -42,7 +42,7 @@ def val_subset(data_path: str, docs: int, dest: Path) -> Path:
     """A dataset folder whose val split is the first ``docs`` val documents (train shards linked)."""
     dest.mkdir(parents=True, exist_ok=True)
     tokens = load_split(data_path, "val")
-    bos = np.flatnonzero(tokens == 1)
+    bos = np.flatnonzero(tokens == BOS_ID)
     end = int(bos[docs]) if docs < len(bos) else len(tokens)
     write_shard(dest / "fineweb_val_000000.bin", tokens[:end])
     side = load_sidecar(data_path, "val")

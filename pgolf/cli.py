@@ -37,8 +37,14 @@ Run `pgolf COMMAND --help` for each command's options.
 
 
 def hub_mirror() -> str | None:
-    """The local hub mirror named by PGOLF_HUB_MIRROR, if any (the one env lookup for data)."""
+    """The local hub mirror named by PGOLF_HUB_MIRROR, if any."""
     return os.environ.get("PGOLF_HUB_MIRROR") or None
+
+
+def hub_location() -> tuple[str | None, str | None]:
+    """The hub repo and root folder named by the official download script's environment
+    (MATCHED_FINEWEB_REPO_ID, MATCHED_FINEWEB_REMOTE_ROOT_PREFIX); None where unset."""
+    return os.environ.get("MATCHED_FINEWEB_REPO_ID") or None, os.environ.get("MATCHED_FINEWEB_REMOTE_ROOT_PREFIX")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -107,3 +107,31 @@ def head(path: str | Path, n: int) -> list[str]:
 def count_docs(path: str | Path) -> int:
     """How many documents the file holds (reads it once)."""
     return sum(1 for _ in iter_docs(path))
+
+
+# ---- the documents' source manifest -------------------------------------------------------
+# The hub ships ``docs_selected.source_manifest.json`` beside ``docs_selected.jsonl``: it says how
+# many documents there are (``num_docs``), how many of the first form the val split
+# (``docs_val``) and the sha256 of the JSONL (``docs_sha256``).
+
+def source_manifest_path(docs: str | Path) -> Path:
+    """``NAME.source_manifest.json`` beside ``NAME.jsonl`` (also for ``NAME.jsonl.xz`` and the like)."""
+    docs = Path(docs)
+    name = docs.name
+    for suffix in COMPRESSED_SUFFIXES:
+        name = name.removesuffix(suffix)
+    return docs.with_name(f"{name.removesuffix('.jsonl')}.source_manifest.json")
+
+
+def read_source_manifest(docs: str | Path) -> dict | None:
+    """The source manifest beside ``docs``, or None when there is none."""
+    path = source_manifest_path(docs)
+    if not path.is_file():
+        return None
+    try:
+        obj = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise PgolfError(f"{path}: not a valid source manifest ({e})") from None
+    if not isinstance(obj, dict):
+        raise PgolfError(f"{path}: not a JSON object")
+    return obj

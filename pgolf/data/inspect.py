@@ -3,9 +3,10 @@
 Each split is one contiguous token stream (its shards concatenated in order), scored as the
 evaluation scores it: every token but the first is a target, so ``target_tokens = tokens - 1``
 and ``bytes`` is the sum of the byte rule over those targets (:mod:`pgolf.data.bytes`).
-A split with a byte sidecar (:mod:`pgolf.data.sidecar`) takes its
-bytes from the sidecar instead. Documents are counted by their BOS tokens. Shards are read one at a time, so a 10-billion-token
-train split inspects in constant memory.
+A split with a byte sidecar (:mod:`pgolf.data.sidecar`) takes its bytes from the sidecar instead
+(a CaseOps dataset ships one for val only, so its train bytes are the official rule's, which
+counts each operator as its 3 UTF-8 bytes). Documents are counted by their BOS tokens. Shards
+are read one at a time, so a 10-billion-token train split inspects in constant memory.
 """
 
 from __future__ import annotations
@@ -82,4 +83,7 @@ def format_report(report: dict[str, Any]) -> str:
         tpb = f"{s['tokens_per_byte']:.4f}" if s["tokens_per_byte"] is not None else "-"
         lines.append(f"{split:<6}{s['shards']:>8,}{s['docs']:>12,}{s['tokens']:>16,}{s['target_tokens']:>16,}"
                      f"{s['bytes']:>16,}{tpb:>10}")
+    sources = {split: report[split].get("byte_source") for split in SPLITS if report[split].get("byte_source")}
+    if len(set(sources.values())) > 1:
+        lines.append("bytes: " + ", ".join(f"{split} from the {src}" for split, src in sources.items()))
     return "\n".join(lines)

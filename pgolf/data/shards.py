@@ -7,6 +7,7 @@ little-endian uint16 tokens; the file is exactly 1024 + 2N bytes.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -87,12 +88,33 @@ def write_shard(path: str | Path, tokens: np.ndarray) -> None:
     atomic_write(path, shard_bytes(tokens))
 
 
+# A token shard's name. Byte sidecars (``fineweb_val_bytes_NNNNNN.bin``, :mod:`pgolf.data.sidecar`)
+# share the prefix and the loose glob ``fineweb_val_*.bin``, so every place that lists shards
+# goes through the three helpers below, which never match a sidecar.
+_SHARD_RE = re.compile(r"fineweb_(val|train)_(\d+)\.bin")
+
+
+def shard_name(split: str, index: int) -> str:
+    return f"fineweb_{split}_{index:06d}.bin"
+
+
+def shard_glob(split: str) -> str:
+    """The glob of ``split``'s token shards (manifests record it as ``val_glob`` / ``train_glob``)."""
+    return f"fineweb_{split}_[0-9]*.bin"
+
+
+def is_shard(name: str, split: str | None = None) -> bool:
+    """Is ``name`` a token shard (of ``split``, when given)? Never true for a byte sidecar."""
+    m = _SHARD_RE.fullmatch(name)
+    return m is not None and (split is None or m.group(1) == split)
+
+
 def shard_files(data_path: str | Path, split: str) -> list[Path]:
     """Sorted ``fineweb_{split}_NNNNNN.bin`` files of a dataset folder; an error if there are none.
 
     Byte sidecars (``fineweb_{split}_bytes_NNNNNN.bin``) are not token shards and never match.
     """
-    files = sorted(Path(data_path).glob(f"fineweb_{split}_[0-9]*.bin"))
+    files = sorted(p for p in Path(data_path).glob(shard_glob(split)) if is_shard(p.name, split))
     if not files:
         raise PgolfError(f"{data_path}: no fineweb_{split}_*.bin shards (run `pgolf data fetch` first)")
     return files

@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from pgolf.data.bytes import load_sentencepiece
-from pgolf.data.shards import atomic_write
+from pgolf.data.shards import BOS_ID, atomic_write
 from pgolf.errors import PgolfError
 
-PAD_ID, BOS_ID, EOS_ID, UNK_ID = 0, 1, 2, 3
+PAD_ID, EOS_ID, UNK_ID = 0, 2, 3  # and BOS_ID, the shards' own
 MODEL_TYPES = ("bpe", "unigram")
 # SentencePiece's TrainerSpec.model_type enum values (sentencepiece_model.proto).
 _MODEL_TYPE_NAMES = {1: "unigram", 2: "bpe", 3: "word", 4: "char"}
@@ -139,7 +139,7 @@ def _varint(buf: bytes, i: int) -> tuple[int, int]:
             return result, i
 
 
-def _fields(buf: bytes) -> Iterator[tuple[int, int | bytes]]:
+def proto_fields(buf: bytes) -> Iterator[tuple[int, int | bytes]]:
     """(field number, value) of one protobuf message; length-delimited values as bytes."""
     i = 0
     while i < len(buf):
@@ -162,9 +162,9 @@ def _fields(buf: bytes) -> Iterator[tuple[int, int | bytes]]:
 def model_type(sp) -> str:
     """``"bpe"``, ``"unigram"``, ... as recorded in the model's trainer spec."""
     try:
-        for num, value in _fields(sp.serialized_model_proto()):
+        for num, value in proto_fields(sp.serialized_model_proto()):
             if num == 2 and isinstance(value, bytes):  # ModelProto.trainer_spec
-                for sub, v in _fields(value):
+                for sub, v in proto_fields(value):
                     if sub == 3 and isinstance(v, int):  # TrainerSpec.model_type
                         return _MODEL_TYPE_NAMES.get(v, "unknown")
     except ValueError:

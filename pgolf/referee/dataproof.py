@@ -6,7 +6,7 @@ folder, ``tokenizers/`` or ``tokenizer/``) holding ``{"base": [...], "leading_sp
 That is the table its ``train_gpt.py`` counts bytes with, so it is the table proved. Without one,
 the table is derived from the tokenizer by the official rule.
 
-Overlap: every document of the val shards and of the train shards (split at BOS = 1; a document
+Overlap: every document of the val shards and of the train shards (split at BOS; a document
 may run across a shard boundary) is fingerprinted by a 64-bit BLAKE2b hash of its tokens; any val
 document of at least ``MIN_DOC_TOKENS`` tokens whose fingerprint occurs among the train documents fails.
 """
@@ -19,11 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from pgolf.data.shards import HEADER_BYTES, read_header, shard_files
+from pgolf.data.shards import BOS_ID, HEADER_BYTES, read_header, shard_files
 from pgolf.errors import PgolfError
 from pgolf.referee.records import Record
 
-BOS = 1
 MIN_DOC_TOKENS = 8  # shorter val documents (boilerplate one-liners) may repeat by chance
 
 
@@ -83,7 +82,7 @@ def tokenizer_rule(rec: Record, data: str | Path | None) -> dict:
 def _doc_hashes(tokens: np.ndarray, carry: np.ndarray) -> tuple[list[tuple[bytes, int]], np.ndarray]:
     """Fingerprints of the complete documents in ``carry + tokens``; returns them and the open tail."""
     stream = np.concatenate([carry, tokens]) if len(carry) else np.asarray(tokens)
-    starts = np.flatnonzero(stream == BOS)
+    starts = np.flatnonzero(stream == BOS_ID)
     out = []
     for a, b in zip(starts[:-1], starts[1:]):
         out.append((fingerprint(stream[a + 1:b]), int(b - a - 1)))
@@ -104,7 +103,7 @@ def split_fingerprints(files: list[Path]) -> list[tuple[bytes, int]]:
         tokens = np.memmap(f, dtype="<u2", mode="r", offset=HEADER_BYTES, shape=(n,)) if n else np.zeros(0, np.uint16)
         found, carry = _doc_hashes(np.asarray(tokens), carry)
         docs.extend(found)
-    if len(carry) > 1 and carry[0] == BOS:
+    if len(carry) > 1 and carry[0] == BOS_ID:
         docs.append((fingerprint(carry[1:]), len(carry) - 1))
     return docs
 
@@ -121,7 +120,7 @@ def find_overlap(dataset_dir: str | Path, min_tokens: int = MIN_DOC_TOKENS) -> d
         found, carry = _doc_hashes(np.asarray(tokens), carry)
         train_docs += len(found)
         hits.extend((wanted[fp], f.name, train_docs - len(found) + k) for k, (fp, _) in enumerate(found) if fp in wanted)
-    if len(carry) > 1 and carry[0] == BOS:
+    if len(carry) > 1 and carry[0] == BOS_ID:
         train_docs += 1
         fp = fingerprint(carry[1:])
         if fp in wanted:

@@ -1,4 +1,4 @@
-"""The lossless case transform: exact round trip on adversarial text, and its byte weights."""
+"""Our own ``case`` transform: exact round trip on adversarial text, and its byte weights."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def test_round_trip_and_bytes(text):
     t = case.encode(text)
     assert case.decode(t) == text
     assert "\u2581" not in t  # SentencePiece would decode it as a space
-    w = case.byte_weights(t)
+    w = case.byte_weights(t.encode("utf-8"))
     assert len(w) == len(t.encode("utf-8")) and (w >= 0).all()
     assert int(w.sum()) == len(text.encode("utf-8"))
 
@@ -51,7 +51,7 @@ def test_random_strings_round_trip():
         text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12)))
         t = case.encode(text)
         assert case.decode(t) == text, repr(text)
-        assert int(case.byte_weights(t).sum()) == len(text.encode("utf-8")), repr(text)
+        assert int(case.byte_weights(t.encode("utf-8")).sum()) == len(text.encode("utf-8")), repr(text)
 
 
 def test_word_class_is_stable_under_lowering():
@@ -74,12 +74,15 @@ def test_malformed_transformed_text_is_refused(bad):
         case.decode(bad)
 
 
-def test_token_bytes_split_a_character_across_tokens():
-    t = case.encode("Ⱥb")  # TITLE + "ⱥb": the lowered letter is 3 bytes, the capital 2
+def test_sidecar_of_a_character_split_across_byte_pieces():
+    """A lowered capital whose UTF-8 length differs, written as byte-fallback pieces."""
+    from pgolf.data.sidecar import PieceText, doc_sidecar
+
+    text = "Ⱥb"
+    t = case.encode(text)  # TITLE + "ⱥb": the lowered letter is 3 bytes, the capital 2
     data = t.encode("utf-8")
-    pieces = [data[:3], data[3:4], data[4:6], data[6:]]  # operator, then byte-fallback style pieces
-    nbytes = case.token_bytes(pieces, t)
-    assert nbytes.tolist()[0] == 0 and int(nbytes.sum()) == len("Ⱥb".encode("utf-8"))
-    with pytest.raises(case.CaseError):
-        case.token_bytes(pieces[:-1], t)
-    assert np.all(nbytes >= 0)
+    # a toy vocabulary: id 0 the operator, ids 1.. the bytes of "ⱥ" as byte pieces, then "b"
+    pieces = PieceText(length=np.array([3, 0, 0, 0, 1]), byte=np.array([-1, *data[3:6], -1], dtype=np.int16))
+    side = doc_sidecar(None, pieces, t, [0, 1, 2, 3, 4], t, case.byte_weights)
+    assert side.tolist() == [0, 0, 0, 0, 2, 1]  # BOS, TITLE, the letter on its last byte, "b"
+    assert int(side.sum()) == len(text.encode("utf-8"))

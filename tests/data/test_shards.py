@@ -67,3 +67,25 @@ def test_cli_reports_a_bad_shard_in_one_line(tmp_path, mini, capsys):
 def test_header_only_read_is_cheap(tmp_path):
     path, tokens = _good(tmp_path, n=10)
     assert read_header(path) == 10
+
+
+def test_byte_sidecars_are_never_token_shards(tmp_path):
+    """``fineweb_val_bytes_*.bin`` matches the loose glob ``fineweb_val_*.bin``; every listing skips it."""
+    from pgolf.data.shards import is_shard, load_split, shard_files, shard_name
+    from pgolf.data.sidecar import check_pairs, is_sidecar, sidecar_files, sidecar_name
+
+    tokens = np.array([1, 5, 6, 1, 7], dtype=np.uint16)
+    write_shard(tmp_path / shard_name("val", 0), tokens)
+    write_shard(tmp_path / sidecar_name("val", 0), np.array([0, 1, 2, 0, 3]))
+    write_shard(tmp_path / shard_name("train", 0), tokens)
+    assert sorted(p.name for p in tmp_path.glob("fineweb_val_*.bin")) == ["fineweb_val_000000.bin",
+                                                                          "fineweb_val_bytes_000000.bin"]
+    assert [p.name for p in shard_files(tmp_path, "val")] == ["fineweb_val_000000.bin"]
+    assert [p.name for p in sidecar_files(tmp_path, "val")] == ["fineweb_val_bytes_000000.bin"]
+    assert load_split(tmp_path, "val").tolist() == tokens.tolist()
+    assert is_shard("fineweb_val_000000.bin", "val") and not is_shard("fineweb_val_bytes_000000.bin")
+    assert is_sidecar("fineweb_val_bytes_000000.bin", "val") and not is_sidecar("fineweb_val_000000.bin")
+    assert check_pairs(tmp_path, "val") == 1
+    write_shard(tmp_path / sidecar_name("val", 0), np.array([0, 1]))
+    with pytest.raises(PgolfError, match="2 entries for the 5 tokens of fineweb_val_000000.bin"):
+        check_pairs(tmp_path, "val")
