@@ -65,6 +65,7 @@ PEAK_LINE = re.compile(r"^peak memory allocated: (\d+) MiB")
 PARAMS_LINE = re.compile(r"model_params:(\d+)")
 MODEL_LINE = re.compile(r"^Serialized model (\S+): (\d+) bytes")
 TOTAL_LINE = re.compile(r"^Total submission size (\S+): (\d+) bytes")
+CODE_LINE = re.compile(r"^Code size: (\d+) bytes")
 WARMUP_LINE = re.compile(r"warmup_time:(\d+)ms")
 GPTQ_LINE = re.compile(r"^gptq_calibration batches:(\d+) time:(\d+)ms")
 
@@ -91,6 +92,8 @@ def parse_log(text: str) -> dict:
             out["bytes_model"] = int(m[2])
         elif m := TOTAL_LINE.match(line):
             out["bytes_total"] = int(m[2])
+        elif m := CODE_LINE.match(line):
+            out["bytes_code"] = int(m[1])
         elif m := GPTQ_LINE.match(line):
             out["gptq_calibration_ms"] = int(m[2])
         if (m := PARAMS_LINE.search(line)) and "model_params" not in out:

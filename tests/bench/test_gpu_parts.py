@@ -30,6 +30,7 @@ def test_parser_reads_the_official_baseline_log(reference_root):
     assert s["val_bpb"] == 1.2172 and s["val_step"] == 13780
     assert s["roundtrip_val_bpb"] == 1.22436570 and s["roundtrip_scheme"] == "int8_zlib"
     assert s["peak_memory_mib"] == 10184 and s["bytes_total"] == 15863489 and s["bytes_model"] == 15815847
+    assert s["bytes_code"] == 47642
     assert s["train_loss_step"] == 13750 and s["train_loss"] == 1.9910  # the clock stopped it at 13,780
     assert s["steady"]["from_step"] == 10 and s["steady"]["to_step"] == 13750
     assert s["mean_step_ms"] == pytest.approx(600038 / 13780)

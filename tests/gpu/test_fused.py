@@ -1,6 +1,7 @@
 """Fused and compiled pieces on CUDA equal the plain ones: torch's fused Adam/AdamW, the package's
 optimizer step (fused Adam, bf16 Muon buffers on CUDA) against the same step on the CPU, and the
-compiled model's loss and gradients against eager cross-entropy of its logits."""
+compiled model's loss and gradients against eager cross-entropy of its logits (in fp32; the record
+model's compiled bf16 loss is checked against eager in test_record_compile.py)."""
 
 from __future__ import annotations
 
@@ -88,7 +89,3 @@ def test_compiled_loss_and_grads_equal_eager_cross_entropy(record_property):
     assert abs(loss.item() - plain.item()) < 1e-4 * plain.item()
     for n, p in model.named_parameters():
         assert rel_err(grads[n], p.grad) < 1e-3, f"{n}: compiled gradient differs"
-    with torch.autocast("cuda", dtype=torch.bfloat16):
-        bf = compiled(x, y).item()
-        eager_bf = model(x, y).item()
-    assert abs(bf - eager_bf) < 2e-2 * eager_bf
