@@ -33,6 +33,12 @@ def _f(x, fmt: str, none: str = "–") -> str:
     return none if x is None else format(x, fmt)
 
 
+def _value(v) -> str:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return str(v)
+    return f"{v:,}" if isinstance(v, int) else f"{v:.4g}"
+
+
 def _latest(items: list[tuple[Path, dict]], kind: str) -> tuple[Path, dict] | None:
     found = [(p, d) for p, d in items if d["kind"] == kind]
     return max(found, key=lambda pd: (pd[1]["created"], pd[0].name)) if found else None
@@ -55,7 +61,8 @@ def _side_rows(doc: dict) -> list[str]:
         steady = (r.get("steady") or {}).get("ms")
         lines.append(f"| {name} | {_f(steady, '.1f')} | {_f(r.get('train_loss'), '.4f')} | {_f(r.get('val_loss'), '.4f')} | "
                      f"{_f(r.get('val_bpb'), '.4f')} | {_f(r.get('roundtrip_val_bpb'), '.4f')} | "
-                     f"{_f(r.get('peak_memory_mib'), ',', '–')} MiB | {_f(r.get('seconds'), '.0f')} | {r.get('status')} |")
+                     f"{_f(r.get('peak_memory_mib'), ',')}{' MiB' if r.get('peak_memory_mib') else ''} | "
+                     f"{_f(r.get('seconds'), '.0f')} | {r.get('status')} |")
     cmp_ = doc.get("compare") or {}
     off_ms = ((doc.get("official") or {}).get("steady") or {}).get("ms")
     notes = []
@@ -111,14 +118,14 @@ def gpu_section(items: list[tuple[Path, dict]]) -> list[str]:
     if tests:
         t = tests[1]
         counts = ", ".join(f"{v} {k}" for k, v in t["counts"].items() if v)
-        out.append(f"`pytest -m gpu`: {counts or 'no tests'} ({t['status']}).\n")
+        out.append(f"`pytest -m gpu`: {counts or 'no tests'} ({t['status']}).")
         for case in t["tests"]:
             if case["outcome"] in ("failed", "error"):
                 out.append(f"- {case['outcome']}: `{case['name']}`: {case['message'][:200]}")
         props = [(c["name"].split("::")[-1], k, v) for c in t["tests"] for k, v in (c.get("properties") or {}).items()]
         if props:
             out += ["", "| test | measured | value |", "|---|---|---:|"]
-            out += [f"| {n} | {k} | {v:,.4g} |" if isinstance(v, (int, float)) else f"| {n} | {k} | {v} |" for n, k, v in props]
+            out += [f"| {n} | {k} | {_value(v)} |" for n, k, v in props]
         out.append("")
     side = _latest(items, "gpu-side-by-side")
     if side:

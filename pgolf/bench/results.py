@@ -97,14 +97,14 @@ def _num(x, fmt: str) -> str:
 
 
 def step_table(rows: list[tuple[str, dict]]) -> list[str]:
-    lines = ["| preset | params | ms/step | tokens/s | MFU | peak memory | 8×H100 projection (600 s) | file |",
-             "|---|---:|---:|---:|---:|---:|---|---|"]
+    lines = ["| preset | params | warm-up s (compile) | ms/step | tokens/s | MFU | peak memory | 8×H100 projection (600 s) | file |",
+             "|---|---:|---:|---:|---:|---:|---:|---|---|"]
     for name, d in rows:
         r, p = d["result"], d.get("projection") or {}
         proj = (f"{p['steps']:,} steps, {p['tokens'] / 1e9:.2f}B tokens (eff. {p['dp_efficiency']:.2f})"
                 if p.get("valid") else (p.get("reason") or "– (not a GPU result)"))
         preset = d["preset"] + (f" ({' '.join(d['overrides'])})" if d.get("overrides") else "")
-        lines.append(f"| {preset} | {r['params']:,} | {r['step_ms']:.1f} | {r['tokens_per_s']:,.0f} | "
+        lines.append(f"| {preset} | {r['params']:,} | {_num(r.get('warmup_seconds'), '.1f')} | {r['step_ms']:.1f} | {r['tokens_per_s']:,.0f} | "
                      f"{_num(r['mfu'], '.1%')} | {_mib(r['peak_memory_bytes'])} | {proj} | [{name}](results/{name}) |")
     return lines
 
