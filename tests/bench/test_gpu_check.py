@@ -1,6 +1,6 @@
 """`bench/gpu_check.sh --dry-run`: every phase of the GPU run, on the CPU with tiny dims, through the
 same shell wrapper, commands, parsers and result files as on a GPU; then `--collect` into a
-results folder and the README built from it. One dry run per test session (module fixture)."""
+results folder and the README built from it. The dry run runs once for the whole module."""
 
 import json
 import os

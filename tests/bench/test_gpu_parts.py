@@ -150,7 +150,7 @@ def test_prepare_refuses_a_folder_git_would_commit(tmp_path, capsys):
     assert "no such phase" in capsys.readouterr().err
 
 
-def test_the_device_call_is_one_short_line_written_where_the_next_session_looks():
+def test_the_device_call_is_one_short_line_written_in_the_script_and_the_docs():
     call = gpu.DEVICE_RUN
     assert len(call["command"]) <= 2000 and call["carry"] == [".gpu"] and call["timeout_s"] <= 600
     assert (REPO / call["command"].split()[-1]).is_file()
