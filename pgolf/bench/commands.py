@@ -96,6 +96,41 @@ def register(sub) -> None:
     _common(p)
     p.set_defaults(func=run_proxy)
 
+    p = bsub.add_parser(
+        "gpu", help="the GPU evidence in one prepared run (tests, bench step, official script side by side, record run)",
+        description="One run of at most --budget seconds (default 480) on one GPU, each phase in its own process\n"
+        "with its own timeout, a failed phase never stopping the next: the GPU tests (pytest -m gpu), bench\n"
+        "step of baseline and record at full size, the official root train_gpt.py and `pgolf train --preset\n"
+        "baseline` for the same steps, a short record run on the mini CaseOps data with its artifact bytes and\n"
+        "the size model's prediction. --out receives one JSON per measurement, gpu-check.log and\n"
+        "gpu-logs.tar.gz (at most 8 files, no folders: what the device tool brings back).\n"
+        "--prepare gathers what the GPU machine needs into the git-ignored .gpu/ (mini data, the official\n"
+        "script, wheels the GPU image lacks) and checks it fits the device tool's 64 MiB; --collect copies a\n"
+        "GPU run's results into bench/results and regenerates bench/README.md. docs/bench.md has the call.",
+        epilog="examples:\n  pgolf bench gpu --prepare                       # CPU side, before the GPU run\n"
+        "  bash bench/gpu_check.sh                         # on the GPU machine (wraps `pgolf bench gpu`)\n"
+        "  pgolf bench gpu --dry-run --out /tmp/gpu-dry     # the same phases on CPU, tiny dims (CI)\n"
+        "  pgolf bench gpu --collect /work/.device/<files_at>   # results into bench/results + README",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--prepare", action="store_true", help="fill --data-root for the GPU machine (CPU side)")
+    mode.add_argument("--collect", metavar="DIR", help="copy a GPU run's result files into --results-dir, regenerate the README")
+    mode.add_argument("--dry-run", action="store_true", help="the same phases on the CPU: tiny dims, a few steps")
+    p.add_argument("--out", help="results folder (default: runs/gpu-check-<time>)")
+    p.add_argument("--work", help="scratch folder: run folders, val cuts, compile cache (default: a new temp folder)")
+    p.add_argument("--budget", type=float, default=None, help="seconds for the whole run (default: 480)")
+    p.add_argument("--only", help="comma-separated phases to run, the others skipped (e.g. official,pgolf-baseline)")
+    p.add_argument("--data-root", default=".gpu", help="the prepared folder (default: .gpu; falls back to ../shared)")
+    p.add_argument("--shared", default="../shared", help="--prepare: where the mini data and the reference are")
+    p.add_argument("--train-shards", type=int, default=1, help="--prepare: sp1024 train shards to carry (default: 1)")
+    p.add_argument("--no-wheels", action="store_true", help="--prepare: keep the wheels already there, download none")
+    p.add_argument("--results-dir", default="bench/results", help="--collect: where the result files go")
+    p.add_argument("--allow-dry-run", action="store_true", help="--collect: accept dry-run files (tests of the collect path)")
+    p.add_argument("--label", default="", help="machine label stored with every result")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=run_gpu)
+
     p = bsub.add_parser("readme", help="regenerate bench/README.md from the result files",
                         description="Rewrite bench/README.md: the latest step result per device and preset, "
                         "and the latest proxy table per device.",
@@ -246,3 +281,45 @@ def run_readme(args) -> int:
 
     print(write_readme(args.results_dir))
     return 0
+
+
+def run_gpu(args) -> int:
+    import tempfile
+
+    from pgolf.bench import gpu
+    from pgolf.bench.gpu_prepare import prepare
+    from pgolf.train.runlog import new_run_id
+
+    repo = gpu.REPO
+    if args.prepare:
+        info = prepare(Path(args.data_root), Path(args.shared), repo, args.train_shards, wheels=not args.no_wheels)
+        if args.json:
+            print(json.dumps(info, sort_keys=True))
+            return 0
+        print(f"prepared {args.data_root}: {len(info['files'])} files, {info['carried_bytes']:,} bytes; with the "
+              f"checkout's {info['tree_bytes']:,} bytes {info['total_bytes']:,} of the {info['limit_bytes']:,} that "
+              f"may travel ({info['total_bytes'] / 2**20:.1f} MiB of {info['limit_bytes'] / 2**20:.0f} MiB)\n"
+              f"wheels (not in the GPU image): {', '.join(info['wheels']) or 'none'}\ncommit {info['commit']}\n"
+              f"device run: {gpu.device_invocation()}")
+        return 0
+    if args.collect:
+        paths = gpu.collect(Path(args.collect), Path(args.results_dir), allow_dry_run=args.allow_dry_run)
+        print(f"{len(paths)} result files into {args.results_dir}; rewrote {Path(args.results_dir).parent / 'README.md'}")
+        return 0
+    if args.budget is not None and args.budget <= 0:
+        raise PgolfError("--budget must be positive")
+    names = {ph.name for ph in gpu.PHASES}
+    only = set(args.only.split(",")) if args.only else None
+    if only and only - names:
+        raise PgolfError(f"--only {','.join(sorted(only - names))}: no such phase; phases: {', '.join(ph.name for ph in gpu.PHASES)}")
+    out = Path(args.out or f"runs/gpu-check-{new_run_id()}")
+    work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="pgolf-gpu-check-"))
+    check = gpu.Check(out_dir=out, work_dir=work, data_root=Path(args.data_root), repo=repo, dry_run=args.dry_run,
+                      budget_s=args.budget or gpu.BUDGET_S, label=args.label)
+    summary = gpu.run_check(check, only=only)
+    if args.json:
+        print(json.dumps(summary, sort_keys=True))
+    else:
+        print("\n".join(gpu.summary_lines(check)))
+        print("\n".join(gpu.report_preview(check)))
+    return 0 if all(r["status"] in ("ok", "skipped") for r in summary["phases"]) else 1

@@ -28,6 +28,7 @@ import numpy as np
 from pgolf.config import Config, env_overrides, load_config, parse_kv
 from pgolf.data.paths import resolve_data
 from pgolf.data.shards import BOS_ID, load_split, shard_files, write_shard
+from pgolf.data.sidecar import load_sidecar, sidecar_name
 from pgolf.errors import PgolfError
 
 # Fields the proxy sets itself: a recipe that sets them would break the equal-time comparison.
@@ -74,7 +75,8 @@ def cut_val(tokens: np.ndarray, limit: int) -> np.ndarray:
 def prepare_data(data: str | Path, out_dir: Path, vocab_size: int, val_tokens: int = 0) -> tuple[Path, Path]:
     """(dataset folder, tokenizer) every recipe uses; with ``val_tokens`` a cut copy of val.
 
-    The cut copy lives in ``out_dir/data``: the train shards are linked, not copied.
+    The cut copy lives in ``out_dir/data``: the train shards are linked, not copied; a byte
+    sidecar beside val is cut to the same tokens.
     """
     dataset_dir, tokenizer = resolve_data(data, vocab_size)
     if tokenizer is None:
@@ -88,7 +90,11 @@ def prepare_data(data: str | Path, out_dir: Path, vocab_size: int, val_tokens: i
         link = cut_dir / f.name
         if not link.exists():
             link.symlink_to(f.resolve())
-    write_shard(cut_dir / "fineweb_val_000000.bin", cut_val(load_split(dataset_dir, "val", vocab_size), val_tokens))
+    val = cut_val(load_split(dataset_dir, "val", vocab_size), val_tokens)
+    write_shard(cut_dir / "fineweb_val_000000.bin", val)
+    side = load_sidecar(dataset_dir, "val")  # a transformed dataset's byte sidecar is cut in step
+    if side is not None:
+        write_shard(cut_dir / sidecar_name("val", 0), side[: len(val)])
     tok_dir = root / "tokenizers"
     tok_dir.mkdir(parents=True, exist_ok=True)
     tok_link = tok_dir / tokenizer.name
@@ -97,7 +103,7 @@ def prepare_data(data: str | Path, out_dir: Path, vocab_size: int, val_tokens: i
     return cut_dir, tok_link
 
 
-def _child_env() -> dict[str, str]:
+def child_env() -> dict[str, str]:
     """The environment without Config variables (NUM_LAYERS=...) or torchrun's: recipes say it all."""
     drop = {k.upper() for k in env_overrides(dict(os.environ))} | {"RANK", "WORLD_SIZE", "LOCAL_RANK"}
     return {k: v for k, v in os.environ.items() if k.upper() not in drop}
@@ -106,7 +112,7 @@ def _child_env() -> dict[str, str]:
 def _train_child(cmd: list[str], seconds: float, desc: str, progress: bool) -> tuple[int, str]:
     """Run `pgolf train` (stdout is in its train.log); (exit code, its last stderr line)."""
     with subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                          env=_child_env()) as p:
+                          env=child_env()) as p:
         if progress:
             from tqdm import tqdm
 

@@ -49,10 +49,15 @@ def now_utc() -> _dt.datetime:
     return _dt.datetime.now(_dt.timezone.utc)
 
 
-def record(kind: str, device: torch.device, command: str, payload: dict, label: str = "") -> dict:
+def document(kind: str, machine_info: dict, commit: str, command: str, payload: dict) -> dict:
     """A result document: kind, when, machine, commit, command, then the payload."""
-    return dict(kind=kind, created=now_utc().isoformat(timespec="seconds"), machine=machine(device, label),
-                commit=code_version(), command=command, **payload)
+    return dict(kind=kind, created=now_utc().isoformat(timespec="seconds"), machine=machine_info,
+                commit=commit, command=command, **payload)
+
+
+def record(kind: str, device: torch.device, command: str, payload: dict, label: str = "") -> dict:
+    """A result document for a measurement taken in this process on ``device``."""
+    return document(kind, machine(device, label), code_version(), command, payload)
 
 
 def save(doc: dict, results_dir: str | Path, what: str) -> Path:
@@ -68,6 +73,11 @@ def save(doc: dict, results_dir: str | Path, what: str) -> Path:
     return path
 
 
+# Result kinds the README shows: `bench step`, `bench proxy`, and the files of `bench gpu`.
+GPU_KINDS = ("gpu-check", "gpu-tests", "gpu-side-by-side", "gpu-record-run")
+KINDS = ("step", "proxy", *GPU_KINDS)
+
+
 def load_all(results_dir: str | Path) -> list[tuple[Path, dict]]:
     out = []
     for p in sorted(Path(results_dir).glob("*.json")):
@@ -75,7 +85,7 @@ def load_all(results_dir: str | Path) -> list[tuple[Path, dict]]:
             out.append((p, json.loads(p.read_text())))
         except (OSError, json.JSONDecodeError):
             continue  # not ours or half-written by someone else: skip, never crash the README
-    return [(p, d) for p, d in out if d.get("kind") in ("step", "proxy")]
+    return [(p, d) for p, d in out if isinstance(d, dict) and d.get("kind") in KINDS]
 
 
 def _mib(n) -> str:
@@ -87,13 +97,14 @@ def _num(x, fmt: str) -> str:
 
 
 def step_table(rows: list[tuple[str, dict]]) -> list[str]:
-    lines = ["| preset | params | ms/step | tokens/s | MFU | peak memory | 8×H100 projection (600 s) | file |",
-             "|---|---:|---:|---:|---:|---:|---|---|"]
+    lines = ["| preset | params | warm-up s (compile) | ms/step | tokens/s | MFU | peak memory | 8×H100 projection (600 s) | file |",
+             "|---|---:|---:|---:|---:|---:|---:|---|---|"]
     for name, d in rows:
         r, p = d["result"], d.get("projection") or {}
         proj = (f"{p['steps']:,} steps, {p['tokens'] / 1e9:.2f}B tokens (eff. {p['dp_efficiency']:.2f})"
                 if p.get("valid") else (p.get("reason") or "– (not a GPU result)"))
-        lines.append(f"| {d['preset']} | {r['params']:,} | {r['step_ms']:.1f} | {r['tokens_per_s']:,.0f} | "
+        preset = d["preset"] + (f" ({' '.join(d['overrides'])})" if d.get("overrides") else "")
+        lines.append(f"| {preset} | {r['params']:,} | {_num(r.get('warmup_seconds'), '.1f')} | {r['step_ms']:.1f} | {r['tokens_per_s']:,.0f} | "
                      f"{_num(r['mfu'], '.1%')} | {_mib(r['peak_memory_bytes'])} | {proj} | [{name}](results/{name}) |")
     return lines
 
@@ -112,6 +123,8 @@ def proxy_table(doc: dict) -> list[str]:
 
 
 def render_readme(results_dir: str | Path) -> str:
+    from pgolf.bench.gpu_report import anchor_lines, gpu_section
+
     docs = load_all(results_dir)
     by_device: dict[str, list[tuple[Path, dict]]] = {}
     for p, d in docs:
@@ -120,7 +133,9 @@ def render_readme(results_dir: str | Path) -> str:
     if not docs:
         out.append("No results yet.\n")
     elif set(by_device) == {"cpu"}:
-        out.append("No GPU result yet: the commands to run on one H100 are at the end of docs/bench.md.\n")
+        out.append("No GPU result yet: `pgolf bench gpu` is the one prepared GPU run; docs/bench.md gives the "
+                   "exact device invocation.\n")
+    out += anchor_lines()
     for device in sorted(by_device):
         items = sorted(by_device[device], key=lambda pd: (pd[1]["created"], pd[0].name))
         out.append(f"## {device}\n")
@@ -142,6 +157,7 @@ def render_readme(results_dir: str | Path) -> str:
             out.append(f"`{d['command']}`\n")
             out += proxy_table(d)
             out.append("")
+        out += gpu_section(items)
     return "\n".join(out).rstrip() + "\n"
 
 

@@ -81,3 +81,14 @@ def test_bad_arguments_fail_before_training(tmp_path, capsys, extra, word):
     err = capsys.readouterr().err
     assert err.startswith("pgolf: error:") and err.count("\n") == 1 and word in err
     assert not (tmp_path / "p").exists()
+
+
+def test_prepare_data_cuts_a_byte_sidecar_with_val(tmp_path):
+    caseops = MINI.parent.parent / "fineweb-mini-caseops" / "datasets"
+    ds, tok = prepare_data(caseops, tmp_path, 8192, val_tokens=5000)
+    val = read_shard(ds / "fineweb_val_000000.bin")
+    side = read_shard(ds / "fineweb_val_bytes_000000.bin")
+    src = resolve_data(caseops, 8192)[0]
+    assert 0 < len(val) <= 5000 and len(side) == len(val)
+    assert side.tolist() == read_shard(src / "fineweb_val_bytes_000000.bin")[: len(val)].tolist()
+    assert tok.name.endswith(".model") and resolve_data(ds, 8192)[0] == ds
