@@ -1,8 +1,10 @@
 """The CLI end to end on the tiny preset: train -> artifact -> fresh-process eval, and the main job."""
 
+import importlib.util
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -52,6 +54,10 @@ def test_main_job_on_the_mirror(tmp_path, mini, capsys):
     for key in ("val_loss", "val_bpb", "bytes_code", "bytes_model", "bytes_total", "train_seconds",
                 "eval_seconds", "steps", "artifact", "run_dir"):
         assert key in res
-    assert res["eval_agrees"] and res["steps"] == 6
+    assert res["eval_agrees"] and res["steps"] == 6 and res["stopped_by"] == "iterations" and not res["guard_stopped"]
+    if importlib.util.find_spec("matplotlib") is not None:
+        assert res["curves"] == str(Path(res["run_dir"]) / "curves.png") and Path(res["curves"]).is_file()
+    else:
+        assert res["curves"] is None and "pip install 'pgolf[plots]'" in res["curves_note"]
     on_disk = json.loads((tmp_path / "runs" / res["run_dir"].split("/")[-1] / "summary.json").read_text())
     assert on_disk["val_bpb"] == res["val_bpb"]
