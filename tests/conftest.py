@@ -10,6 +10,9 @@ REPO = Path(__file__).resolve().parents[1]
 MINI = (REPO / ".." / "shared" / "fineweb-mini" / "datasets").resolve()
 MINI_DATASET = MINI / "datasets" / "fineweb10B_sp1024"
 MINI_TOKENIZER = MINI / "tokenizers" / "fineweb_1024_bpe.model"
+# A child process that runs longer than this has hung: a guard against hangs, never a speed test
+# (tests must pass on a slow or busy machine).
+HANG_TIMEOUT = 1800
 
 
 @pytest.fixture(scope="session")

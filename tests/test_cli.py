@@ -2,11 +2,13 @@
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from pgolf.cli import main
 
@@ -29,8 +31,9 @@ def test_train_then_fresh_eval_agree(tmp_path, tiny_overrides, capsys):
     assert "step:6/6 train_loss:" in log and "final_int8_zlib_roundtrip_exact val_loss:" in log
     assert summary["bytes_total"] == summary["bytes_model"] + summary["bytes_code"]
     assert summary["target_tokens"] == 1_040_059 and summary["bytes"] == 2_504_310
+    env = dict(os.environ, OMP_NUM_THREADS=str(torch.get_num_threads()))  # the same threads, the same sums
     out = subprocess.run([sys.executable, "-m", "pgolf", "eval", str(run_dir / "model.pgolf"), "--json"],
-                         capture_output=True, text=True, check=True)
+                         capture_output=True, text=True, check=True, env=env)
     fresh = json.loads(out.stdout)
     assert fresh["val_bpb"] == summary["val_bpb"] and fresh["val_loss"] == summary["val_loss"]
 
