@@ -87,7 +87,8 @@ def register(sub) -> None:
         formatter_class=RAW,
         description="Read every record folder under DIR and print them sorted by val_bpb with date, author,\n"
         "bytes and the delta to the row above; --md writes the table as Markdown, --png a plot of every\n"
-        "record (grey) and the best score over time (blue steps, red dots), drawn without matplotlib.",
+        "record and the best score over time, each new best named with its value (needs matplotlib:\n"
+        "pip install 'pgolf[plots]').",
         epilog="example: pgolf leaderboard records/track_10min_16mb --md board.md --png board.png",
     )
     p.add_argument("dir", nargs="?", default="records/track_10min_16mb", help="records folder (default: %(default)s)")
