@@ -78,7 +78,8 @@ def torch_checks(probe: bool = False) -> list[dict]:
     else:
         built = torch.version.cuda
         out.append(check("cuda", MISSING if built else NA, f"built for CUDA {built}, no GPU visible" if built
-                         else "CPU build of torch", "" if built else "CPU runs fp32; install a CUDA build of torch for GPUs"))
+                         else "CPU build of torch", "check the driver (nvidia-smi) and CUDA_VISIBLE_DEVICES" if built
+                         else "CPU runs fp32; install a CUDA build of torch for GPUs"))
         out.append(check("gpu", NA, {"count": 0, "names": [], "capability": None}))
         out.append(check("bf16", NA, "CPU runs fp32 (bf16 autocast is used on CUDA only)"))
     device = torch.device("cuda" if cuda else "cpu")

@@ -69,9 +69,8 @@ def _items(items) -> dict:
     return {i.key or "/".join(i.nested_key): json.loads(i.value_json) for i in items}
 
 
-def test_wandb_offline_mirrors_the_run(tmp_path, small_data, one_thread, monkeypatch):
+def test_wandb_offline_mirrors_the_run(tmp_path, small_data, one_thread):
     pytest.importorskip("wandb")
-    monkeypatch.setenv("WANDB_SILENT", "true")
     run_dir, rows, summary = _tiny_run(tmp_path, small_data, "wb", "tracker=wandb", "wandb_project=pgolf-test")
     (offline,) = (run_dir / "wandb").glob("offline-run-*")  # offline by default: no network, synced later
     (log,) = offline.glob("run-*.wandb")
