@@ -18,6 +18,7 @@ INSTALL = "pip install 'pgolf[plots]'"
 DPI = 100
 CURVES_SIZE = (1400, 900)  # pixels
 BOARD_SIZE = (1400, 800)
+MIN_Y_SPAN = 0.1  # the smallest y range a curves panel shows (loss or bpb)
 NAME_CHARS = 32  # record names longer than this are shortened on the leaderboard plot
 
 
@@ -44,7 +45,7 @@ def curves_png(runs, path: str | Path, title: str | None = None) -> Path:
     if not runs:
         raise PgolfError("plot: no runs to draw")
     fig = _figure(CURVES_SIZE)
-    axes = fig.subplots(2, 2)
+    axes = fig.subplots(2, 2, sharex="col")  # the val panels share the train panels' x range
     names = labels(runs)
     colors = [f"C{i % 10}" for i in range(len(runs))]
     for run, label, color in zip(runs, names, colors):
@@ -61,12 +62,21 @@ def curves_png(runs, path: str | Path, title: str | None = None) -> Path:
             if isinstance(final, (int, float)) and (run.val or run.train):
                 last = (run.val or run.train)[-1]
                 axes[1][col].plot([last[x]], [final], color=color, marker="*", ms=13, ls="none")
+                if len(runs) == 1:  # with several runs the values are in the legend
+                    axes[1][col].annotate(f"{final:.4f}", (last[x], final), xytext=(-8, 8),
+                                          textcoords="offset points", ha="right", fontsize=9, color=color)
     for row, what in ((0, "train loss (nats per token)"), (1, "val_bpb (bits per byte)")):
         for col, xlabel in ((0, "step"), (1, "training time (s)")):
             ax = axes[row][col]
             ax.set_xlabel(xlabel)
+            ax.tick_params(labelbottom=True)  # shared x: keep the numbers on the upper panels too
             ax.set_ylabel(what)
             ax.grid(True, alpha=0.3)
+            ax.ticklabel_format(axis="y", style="plain", useOffset=False)
+            low, high = ax.get_ylim()
+            if high - low < MIN_Y_SPAN:  # one or two close points: do not zoom into the 4th decimal
+                mid = (low + high) / 2
+                ax.set_ylim(mid - MIN_Y_SPAN / 2, mid + MIN_Y_SPAN / 2)
         axes[row][0].set_title(f"{what.split(' (')[0]} vs step")
         axes[row][1].set_title(f"{what.split(' (')[0]} vs training time")
     fig.suptitle(title or ("training curves: " + (runs[0].name if len(runs) == 1 else f"{len(runs)} runs"))
