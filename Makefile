@@ -11,7 +11,8 @@ $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	# torch first, pinned: a CPU machine then never pulls the CUDA wheels
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[test]'
+	# the plots and track extras too: `pgolf plot`, curves.png, and the tracker tests need them
+	$(BIN)/pip install -q -e '.[test,plots,track]'
 	touch $(STAMP)
 
 install: $(STAMP)

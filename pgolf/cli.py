@@ -24,6 +24,8 @@ COMMAND_MODULES = [
     "pgolf.bench.commands",
     "pgolf.pack.commands",
     "pgolf.artifact.commands",
+    "pgolf.report.commands",
+    "pgolf.doctor",
 ]
 
 EPILOG = """\
@@ -32,6 +34,8 @@ examples:
   pgolf data fetch --variant sp1024 --train-shards 1 --dest data
   pgolf train --preset baseline seed=7        any Config field as key=value
   pgolf eval runs/<id>/model.pgolf --json     score an artifact in a fresh process
+  pgolf plot runs/<id> --out curves.png       loss and val_bpb curves (needs pgolf[plots])
+  pgolf doctor                                what this machine can run, what is missing
 Run `pgolf COMMAND --help` for each command's options.
 """
 

@@ -1,14 +1,16 @@
 """`pgolf run`: the main job, end to end on the mini data (what `make demo` calls).
 
-Fetch the data from a hub mirror into ``data/``, train the ``cpu-demo`` preset, export the
-artifact, score it again in a fresh `pgolf eval` process, check both scores agree, and write
-``runs/<id>/summary.json``.
+Fetch the data from a hub mirror into ``data/``, train the ``cpu-demo`` preset (a fixed number
+of steps; its clock is only a guard), export the artifact, score it again in a fresh
+`pgolf eval` process, check both scores agree, and write ``runs/<id>/summary.json`` and the
+training curves ``runs/<id>/curves.png`` (with matplotlib installed).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -17,13 +19,20 @@ from pathlib import Path
 from pgolf.errors import PgolfError
 
 SUMMARY_KEYS = ("val_loss", "val_bpb", "bytes_code", "bytes_model", "bytes_total", "train_seconds",
-                "eval_seconds", "steps", "artifact", "run_dir")
+                "eval_seconds", "steps", "stopped_by", "artifact", "run_dir")
 
 
 def fresh_eval(artifact: str, data: Path, tokenizer: Path) -> dict:
-    """`pgolf eval --json` in a new Python process; its JSON result."""
+    """`pgolf eval --json` in a new Python process; its JSON result.
+
+    The child uses this process's torch thread count: CPU reductions may round differently with
+    another number of threads, and the two scores are compared for exact equality.
+    """
+    import torch
+
     cmd = [sys.executable, "-m", "pgolf", "eval", artifact, "--data", str(data), "--tokenizer", str(tokenizer), "--json"]
-    out = subprocess.run(cmd, capture_output=True, text=True)
+    env = dict(os.environ, OMP_NUM_THREADS=str(torch.get_num_threads()))
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if out.returncode != 0:
         raise PgolfError(f"fresh-process eval failed: {out.stderr.strip().splitlines()[-1] if out.stderr.strip() else out.returncode}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -35,6 +44,7 @@ def main_job(args) -> dict:
     from pgolf.data.paths import resolve_data
     from pgolf.train.commands import config_from_args
     from pgolf.train.loop import train
+    from pgolf.train.tracker import open_tracker
 
     t0 = time.perf_counter()
     mirror = args.mirror or hub_mirror()
@@ -42,19 +52,35 @@ def main_job(args) -> dict:
     fetch(variant="sp1024", train_shards=args.train_shards, dest=args.dest, mirror=mirror, progress=sys.stderr.isatty())
     dataset_dir, tokenizer = resolve_data(args.dest, 1024)
     cfg = config_from_args(args, environ={}).replace(data_path=str(dataset_dir), tokenizer_path=str(tokenizer))
-    print(f"[2/3] training preset {args.preset} for up to {cfg.max_wallclock_seconds:.0f}s", flush=True)
-    summary = train(cfg, {}, progress=sys.stderr.isatty(), echo=not args.quiet)
+    budget = (f"{cfg.iterations} steps (guard clock {cfg.max_wallclock_seconds:.0f}s)" if cfg.wallclock_guard
+              else f"up to {cfg.max_wallclock_seconds:.0f}s" if cfg.max_wallclock_seconds > 0 else f"{cfg.iterations} steps")
+    print(f"[2/3] training preset {args.preset} for {budget}", flush=True)
+    summary = train(cfg, {}, progress=sys.stderr.isatty(), echo=not args.quiet, open_mirror=open_tracker)
     print("[3/3] scoring the artifact in a fresh process", flush=True)
     fresh = fresh_eval(summary["artifact"], dataset_dir, tokenizer)
     agree = fresh["val_bpb"] == summary["val_bpb"] and fresh["val_loss"] == summary["val_loss"]
     result = {k: summary[k] for k in SUMMARY_KEYS}
     result.update(val_loss=fresh["val_loss"], val_bpb=fresh["val_bpb"], eval_seconds=fresh["eval_seconds"],
                   train_eval_val_bpb=summary["val_bpb"], eval_agrees=agree, preset=args.preset,
-                  wall_seconds=time.perf_counter() - t0)
+                  iterations=cfg.iterations, guard_stopped=cfg.wallclock_guard and summary["stopped_by"] == "wallclock")
     from pgolf.train.runlog import write_json
 
-    write_json(Path(summary["run_dir"]) / "summary.json", result)
+    run_dir = Path(summary["run_dir"])
+    result["curves"], result["curves_note"] = draw_curves(run_dir)
+    result["wall_seconds"] = time.perf_counter() - t0
+    write_json(run_dir / "summary.json", result)
     return result
+
+
+def draw_curves(run_dir: Path) -> tuple[str | None, str]:
+    """``run_dir/curves.png``, or (None, why not): a missing matplotlib never fails the run."""
+    from pgolf.report.curves import read_run
+    from pgolf.report.plots import curves_png
+
+    try:
+        return str(curves_png([read_run(run_dir)], run_dir / "curves.png")), ""
+    except PgolfError as e:
+        return None, str(e)
 
 
 def register(sub) -> None:
@@ -77,16 +103,27 @@ def register(sub) -> None:
     p.set_defaults(func=run, preset="cpu-demo")
 
 
+GUARD_WARNING = """
+!!! The wall-clock guard stopped training at step {steps} of {iterations}: this machine was too
+!!! slow or too busy for the step-bounded recipe, so the score below is NOT the documented one.
+!!! Raise max_wallclock_seconds=... or run on a quieter machine to reproduce it."""
+
+
 def run(args) -> int:
     res = main_job(args)
     if args.json:
         print(json.dumps(res, sort_keys=True))
         return 0
+    if res["guard_stopped"]:
+        print(GUARD_WARNING.format(**res), file=sys.stderr)
     print(
         f"\nval_bpb {res['val_bpb']:.4f} (val_loss {res['val_loss']:.4f}) after {res['steps']} steps in "
         f"{res['train_seconds']:.0f}s; eval {res['eval_seconds']:.1f}s in a fresh process "
         f"({'agrees exactly with' if res['eval_agrees'] else 'DIFFERS from'} the in-training score)\n"
         f"artifact {res['bytes_total']:,} bytes = model {res['bytes_model']:,} + code {res['bytes_code']:,}\n"
-        f"run folder: {res['run_dir']}"
+        f"run folder: {res['run_dir']}\n"
+        + (f"curves: {res['curves']}" if res["curves"] else f"curves not drawn: {res['curves_note']}")
     )
+    if res["guard_stopped"]:
+        print(f"WARNING: stopped by the wall-clock guard at step {res['steps']} of {res['iterations']}", file=sys.stderr)
     return 0

@@ -10,6 +10,9 @@ REPO = Path(__file__).resolve().parents[1]
 MINI = (REPO / ".." / "shared" / "fineweb-mini" / "datasets").resolve()
 MINI_DATASET = MINI / "datasets" / "fineweb10B_sp1024"
 MINI_TOKENIZER = MINI / "tokenizers" / "fineweb_1024_bpe.model"
+# A child process that runs longer than this has hung: a guard against hangs, never a speed test
+# (tests must pass on a slow or busy machine).
+HANG_TIMEOUT = 1800
 
 
 @pytest.fixture(scope="session")
@@ -49,3 +52,27 @@ def baseline_script(reference_root):
     from tests import reference
 
     return reference.baseline_script()
+
+
+@pytest.fixture(scope="session")
+def small_data(tmp_path_factory):
+    """A short copy of the mini data (300k train tokens, the first 6,000 val tokens): runs whose
+    own round-trip eval takes a fraction of a second. Returns (dataset folder, tokenizer)."""
+    from pgolf.data.shards import read_shard, write_shard
+
+    root = tmp_path_factory.mktemp("small_data")
+    write_shard(root / "fineweb_train_000000.bin", read_shard(MINI_DATASET / "fineweb_train_000000.bin")[:300_000])
+    write_shard(root / "fineweb_val_000000.bin", read_shard(MINI_DATASET / "fineweb_val_000000.bin")[:6_000])
+    return root, MINI_TOKENIZER
+
+
+@pytest.fixture()
+def one_thread():
+    """torch on one thread for the test (restored after): tiny models run faster on a shared CPU,
+    and a run repeated inside the test sees the same thread count."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

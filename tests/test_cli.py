@@ -1,10 +1,14 @@
 """The CLI end to end on the tiny preset: train -> artifact -> fresh-process eval, and the main job."""
 
+import importlib.util
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+import torch
 
 from pgolf.cli import main
 
@@ -27,8 +31,9 @@ def test_train_then_fresh_eval_agree(tmp_path, tiny_overrides, capsys):
     assert "step:6/6 train_loss:" in log and "final_int8_zlib_roundtrip_exact val_loss:" in log
     assert summary["bytes_total"] == summary["bytes_model"] + summary["bytes_code"]
     assert summary["target_tokens"] == 1_040_059 and summary["bytes"] == 2_504_310
+    env = dict(os.environ, OMP_NUM_THREADS=str(torch.get_num_threads()))  # the same threads, the same sums
     out = subprocess.run([sys.executable, "-m", "pgolf", "eval", str(run_dir / "model.pgolf"), "--json"],
-                         capture_output=True, text=True, check=True)
+                         capture_output=True, text=True, check=True, env=env)
     fresh = json.loads(out.stdout)
     assert fresh["val_bpb"] == summary["val_bpb"] and fresh["val_loss"] == summary["val_loss"]
 
@@ -52,6 +57,10 @@ def test_main_job_on_the_mirror(tmp_path, mini, capsys):
     for key in ("val_loss", "val_bpb", "bytes_code", "bytes_model", "bytes_total", "train_seconds",
                 "eval_seconds", "steps", "artifact", "run_dir"):
         assert key in res
-    assert res["eval_agrees"] and res["steps"] == 6
+    assert res["eval_agrees"] and res["steps"] == 6 and res["stopped_by"] == "iterations" and not res["guard_stopped"]
+    if importlib.util.find_spec("matplotlib") is not None:
+        assert res["curves"] == str(Path(res["run_dir"]) / "curves.png") and Path(res["curves"]).is_file()
+    else:
+        assert res["curves"] is None and "pip install 'pgolf[plots]'" in res["curves_note"]
     on_disk = json.loads((tmp_path / "runs" / res["run_dir"].split("/")[-1] / "summary.json").read_text())
     assert on_disk["val_bpb"] == res["val_bpb"]

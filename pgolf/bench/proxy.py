@@ -32,7 +32,8 @@ from pgolf.data.sidecar import load_sidecar, sidecar_name
 from pgolf.errors import PgolfError
 
 # Fields the proxy sets itself: a recipe that sets them would break the equal-time comparison.
-CONTROLLED = ("data_path", "tokenizer_path", "max_wallclock_seconds", "iterations", "out_dir", "run_id")
+CONTROLLED = ("data_path", "tokenizer_path", "max_wallclock_seconds", "wallclock_guard", "iterations", "out_dir",
+              "run_id")
 NO_ITERATION_CAP = 1_000_000_000  # the clock, not the step count, ends every proxy run
 
 
@@ -136,7 +137,7 @@ def run_recipe(recipe: Recipe, index: int, seconds: float, dataset_dir: Path, to
     kv = dict(val_loss_every="0", allow_over_cap="true")
     kv.update(recipe.overrides)
     kv.update(data_path=str(dataset_dir), tokenizer_path=str(tokenizer), max_wallclock_seconds=str(seconds),
-              iterations=str(NO_ITERATION_CAP), out_dir=str(out_dir / "runs"), run_id=run_id)
+              wallclock_guard="false", iterations=str(NO_ITERATION_CAP), out_dir=str(out_dir / "runs"), run_id=run_id)
     cmd = [sys.executable, "-m", "pgolf", "train", "--preset", recipe.preset, *(f"{k}={v}" for k, v in kv.items())]
     row: dict = dict(recipe=recipe.text, preset=recipe.preset, overrides=recipe.overrides,
                      run_dir=str(out_dir / "runs" / run_id))

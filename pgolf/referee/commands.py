@@ -97,8 +97,8 @@ def register(sub) -> None:
         "by val_bpb (submission.json's, else the mean of the logs), GitHub id as author, bytes by `pgolf check`'s\n"
         "accounting, its verdict, the p-values against the row below (README rule / maintainers' Welch test);\n"
         "a support folder (submission_type record_support) is folded into the record it reproduces.\n"
-        "--json prints the rows; --md writes the table as Markdown, --png a plot of every\n"
-        "record (grey) and the best score over time (blue steps, red dots), drawn without matplotlib.",
+        "--json prints the rows; --md writes the table as Markdown, --png a plot of every record and the\n"
+        "best score over time, each new best named with its value (needs matplotlib: pip install 'pgolf[plots]').",
         epilog="example: pgolf leaderboard ~/.cache/pgolf-reference/records/track_10min_16mb --md board.md --png board.png",
     )
     p.add_argument("dir", nargs="?", default="records/track_10min_16mb", help="records folder (default: %(default)s)")

@@ -17,7 +17,6 @@ One row per record folder (a folder with a README.md or a submission.json), sort
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 import statistics
 from decimal import ROUND_HALF_UP, Decimal
@@ -173,19 +172,9 @@ def markdown(rows: list[dict]) -> str:
 
 
 def write_png(rows: list[dict], path: str | Path) -> None:
-    from pgolf.referee.png import best_over_time_png
+    from pgolf.report.plots import best_over_time_png
 
-    dated = [r for r in rows if r["date"]]
-    if not dated:
-        raise PgolfError("leaderboard: no dated records to plot")
-
-    def day(r):
-        return dt.date.fromisoformat(r["date"]).toordinal()
-
-    best = best_over_time(rows)
-    dates = sorted(r["date"] for r in dated)
-    best_over_time_png([(day(r), r["val_bpb"]) for r in dated], [(day(r), r["val_bpb"]) for r in best], path,
-                       (dates[0], dates[-1]))
+    best_over_time_png([r for r in rows if r["date"]], best_over_time(rows), path)
 
 
 def write_markdown(rows: list[dict], path: str | Path) -> None:

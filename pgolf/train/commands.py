@@ -31,7 +31,8 @@ def register(sub) -> None:
         description="Train from a preset with key=value overrides (any Config field; the official "
         "environment variables such as NUM_LAYERS or SEED also apply). Runs on CPU, one GPU, or N "
         "processes under torchrun with the same global batch. Writes runs/<run_id>/: train.log, "
-        "metrics.jsonl, config.json, checkpoint.pt, model.pgolf and summary.json.",
+        "metrics.jsonl, config.json, checkpoint.pt, model.pgolf and summary.json. tracker=tensorboard "
+        "or tracker=wandb (offline) mirrors the metrics, config and summary into that tool.",
         epilog="examples:\n  pgolf train --preset cpu-demo max_wallclock_seconds=60\n"
         "  pgolf train --preset record --smoke            every record feature, tiny dims, CPU\n"
         "  torchrun --standalone --nproc_per_node=8 -m pgolf train --preset baseline",
@@ -43,9 +44,10 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from pgolf.train.loop import train
+    from pgolf.train.tracker import open_tracker
 
     cfg = config_from_args(args)
-    summary = train(cfg, dict(os.environ), progress=sys.stderr.isatty())
+    summary = train(cfg, dict(os.environ), progress=sys.stderr.isatty(), open_mirror=open_tracker)
     if int(os.environ.get("RANK", "0")) == 0:
         print(f"val_bpb:{summary['val_bpb']:.4f} bytes_total:{summary['bytes_total']} run_dir:{summary['run_dir']}")
     return 0

@@ -2,7 +2,10 @@
 
 The clock counts only training steps: validation and the compile warm-up (on training data,
 after which weights and optimizer state are reset) are outside it. The warm-down follows the
-clock (see ``optim/schedule.py``), so the run ends on time on any hardware.
+clock (see ``optim/schedule.py``), so the run ends on time on any hardware. With
+``wallclock_guard`` the steps lead instead: ``iterations`` ends the run and paces the schedule,
+so the numbers do not depend on the machine's speed, and the clock only stops a run that
+overruns it (said loudly in the log and in the summary's ``stopped_by``).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from pgolf.data.bytes import load_table
 from pgolf.data.sidecar import target_bytes_for
 from pgolf.data.loader import BatchLoader
 from pgolf.data.shards import load_split
+from pgolf.errors import PgolfError
 from pgolf.eval.score import score_stream
 from pgolf.eval.strategy import evaluate_model
 from pgolf.model import build_model
@@ -80,6 +84,11 @@ def _resolve_run_id(cfg: Config) -> Config:
     return cfg.replace(run_id=ids[0])
 
 
+def schedule_budget_ms(cfg: Config) -> float:
+    """The clock the LR schedule and the loop switch follow: none (steps) when it is only a guard."""
+    return 0.0 if cfg.wallclock_guard else train_budget_ms(cfg)
+
+
 def _use_compile(cfg: Config, device: torch.device) -> bool:
     return cfg.compile == "on" or (cfg.compile == "auto" and device.type == "cuda")
 
@@ -110,7 +119,7 @@ class Trainer:
         cfg = self.cfg
         if cfg.loop_extra <= 0 or self.model.loop_active:
             return
-        frac = training_fraction(step, elapsed_ms, cfg.iterations, train_budget_ms(cfg))
+        frac = training_fraction(step, elapsed_ms, cfg.iterations, schedule_budget_ms(cfg))
         self.model.loop_active = _any_rank(frac >= cfg.loop_enable_frac, self.ctx.device)
 
     def step(self, step: int, elapsed_ms: float) -> torch.Tensor:
@@ -128,7 +137,7 @@ class Trainer:
                     loss = self.net(x, y)
                 (loss / self.accum).backward()
             total += loss.detach()
-        mult = lr_for(cfg, step, elapsed_ms, train_budget_ms(cfg))
+        mult = lr_for(cfg, step, elapsed_ms, schedule_budget_ms(cfg))
         momentum = muon_momentum(step, cfg.muon_momentum_warmup_start, cfg.muon_momentum, cfg.muon_momentum_warmup_steps)
         for opt in self.opts:
             for group in opt.param_groups:
@@ -168,23 +177,31 @@ def _progress_bar(cfg: Config, enabled: bool):
         return None
     from tqdm import tqdm
 
-    if cfg.max_wallclock_seconds > 0:
+    if cfg.max_wallclock_seconds > 0 and not cfg.wallclock_guard:
         return tqdm(total=round(cfg.max_wallclock_seconds), unit="s", desc="train", leave=False)
     return tqdm(total=cfg.iterations, unit="step", desc="train", leave=False)
 
 
-def train(cfg: Config, environ: dict[str, str], progress: bool = False, echo: bool = True) -> dict:
-    """Train, export, and score the artifact; returns the run's summary (also in summary.json)."""
+def train(cfg: Config, environ: dict[str, str], progress: bool = False, echo: bool = True,
+          open_mirror=None) -> dict:
+    """Train, export, and score the artifact; returns the run's summary (also in summary.json).
+
+    ``open_mirror(cfg, run_dir)`` opens the experiment tracker that ``cfg.tracker`` names (see
+    ``runlog.RunLog``); the command line passes it, so the packed file never carries a tracker.
+    """
+    if cfg.tracker != "none" and open_mirror is None:
+        raise PgolfError(f"tracker={cfg.tracker} works from `pgolf train` and `pgolf run`, not from this entry point")
     ctx = pdist.setup(cfg, environ)
     try:
-        return _train(_resolve_run_id(cfg), ctx, progress and ctx.is_main, echo)
+        return _train(_resolve_run_id(cfg), ctx, progress and ctx.is_main, echo, open_mirror)
     finally:
         pdist.teardown()
 
 
-def _train(cfg: Config, ctx: pdist.DistContext, progress: bool, echo: bool) -> dict:
+def _train(cfg: Config, ctx: pdist.DistContext, progress: bool, echo: bool, open_mirror=None) -> dict:
     run_dir = Path(cfg.out_dir) / cfg.run_id
-    log = RunLog(run_dir, enabled=ctx.is_main, echo=echo)
+    mirror = open_mirror(cfg, run_dir) if (open_mirror is not None and ctx.is_main and cfg.tracker != "none") else None
+    log = RunLog(run_dir, enabled=ctx.is_main, echo=echo, mirror=mirror)
     log.json("config.json", cfg.to_dict())
     env = dict(environment(), world_size=ctx.world_size, device=str(ctx.device), code_version=code_version())
     log.line(f"run_id:{cfg.run_id} " + " ".join(f"{k}:{v}" for k, v in env.items()))
@@ -206,7 +223,7 @@ def _train(cfg: Config, ctx: pdist.DistContext, progress: bool, echo: bool) -> d
 
     cap_ms = train_budget_ms(cfg)  # less the GPTQ calibration reserve
     bar = _progress_bar(cfg, progress)
-    train_ms, step, stop_after, last_val = 0.0, 0, None, None
+    train_ms, step, stop_after, last_val, stopped_by = 0.0, 0, None, None, "iterations"
     _sync(ctx.device)
     t0 = time.perf_counter()
     while True:
@@ -233,17 +250,21 @@ def _train(cfg: Config, ctx: pdist.DistContext, progress: bool, echo: bool) -> d
             train_loss = _mean_across_ranks(loss)
             if not math.isfinite(train_loss):
                 log.line(f"step:{step} train_loss:{train_loss} — diverged, stopping")
-                stop_after = step
+                stop_after, stopped_by = step, "diverged"
             log.line(f"step:{step}/{cfg.iterations} train_loss:{train_loss:.4f} train_time:{now_ms:.0f}ms step_avg:{now_ms / step:.2f}ms")
             log.metric(step=step, train_time_ms=round(now_ms), train_loss=train_loss)
         if bar is not None:
-            bar.n = min(round(now_ms / 1000), bar.total) if cap_ms > 0 else step
+            bar.n = min(round(now_ms / 1000), bar.total) if (cap_ms > 0 and not cfg.wallclock_guard) else step
             bar.refresh()
         if stop_after is None and cap_ms > 0 and _any_rank(now_ms >= cap_ms, ctx.device):
-            stop_after = step
+            stop_after, stopped_by = step, "wallclock"
     if bar is not None:
         bar.close()
     log.line(f"stopping at step:{step}/{cfg.iterations} train_time:{train_ms:.0f}ms")
+    if cfg.wallclock_guard and stopped_by == "wallclock":
+        log.line(f"WARNING: the wall-clock guard (max_wallclock_seconds={cfg.max_wallclock_seconds:g}) stopped "
+                 f"training at step {step} of {cfg.iterations}: this run is NOT the step-bounded recipe and its "
+                 f"score is not comparable")
     peak_mem = peak_memory_bytes(ctx.device)
     t = time.perf_counter()
     hessians = calibrate(trainer.model, trainer.loader, cfg, ctx.device, trainer.local_tokens, trainer.autocast)
@@ -257,7 +278,7 @@ def _train(cfg: Config, ctx: pdist.DistContext, progress: bool, echo: bool) -> d
 
     summary = export_and_score(trainer.model, cfg, ctx, run_dir, log, val_tokens, table, eval_len, hessians,
                                val_bytes)
-    summary.update(steps=step, train_seconds=train_ms / 1000, pre_quant_val_bpb=last_val["val_bpb"],
+    summary.update(steps=step, stopped_by=stopped_by, train_seconds=train_ms / 1000, pre_quant_val_bpb=last_val["val_bpb"],
                    pre_quant_val_loss=last_val["val_loss"], peak_memory_bytes=peak_mem)
     log.json("summary.json", summary)
     log.close()

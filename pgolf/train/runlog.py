@@ -1,6 +1,8 @@
 """Run folders and their logs: `train.log` in the official line style, `metrics.jsonl`, JSON files.
 
-Only the main rank writes; other ranks get a RunLog that does nothing.
+Only the main rank writes; other ranks get a RunLog that does nothing. ``metrics.jsonl`` is the
+record of a run; an optional ``mirror`` (an experiment tracker, see ``train/tracker.py``) is
+handed every metric row and every JSON file as they are written, and never read back.
 """
 
 from __future__ import annotations
@@ -51,8 +53,10 @@ def write_json(path: Path, obj) -> None:
 
 
 class RunLog:
-    def __init__(self, run_dir: Path, enabled: bool = True, echo: bool = True):
+    def __init__(self, run_dir: Path, enabled: bool = True, echo: bool = True, mirror=None):
+        """``mirror``: None, or an object with ``metric(fields)``, ``json(name, obj)`` and ``close()``."""
         self.run_dir, self.enabled, self.echo = Path(run_dir), enabled, echo
+        self.mirror = mirror if enabled else None
         if enabled:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             self._log = open(self.run_dir / "train.log", "a", encoding="utf-8")
@@ -70,12 +74,18 @@ class RunLog:
         if self.enabled:
             self._metrics.write(json.dumps(fields, sort_keys=True) + "\n")
             self._metrics.flush()
+            if self.mirror is not None:
+                self.mirror.metric(fields)
 
     def json(self, name: str, obj) -> None:
         if self.enabled:
             write_json(self.run_dir / name, obj)
+            if self.mirror is not None:
+                self.mirror.json(name, obj)
 
     def close(self) -> None:
         if self.enabled:
             self._log.close()
             self._metrics.close()
+            if self.mirror is not None:
+                self.mirror.close()

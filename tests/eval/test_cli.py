@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from tests.conftest import MINI_DATASET, MINI_TOKENIZER, REPO
+from tests.conftest import HANG_TIMEOUT, MINI_DATASET, MINI_TOKENIZER, REPO
 
 
 @pytest.fixture(scope="module")
@@ -25,17 +25,20 @@ def _eval(artifact, *args, tokens=1500, nproc=1):
     cmd = [*launcher, "-m", "pgolf", "eval", str(artifact), "--data", str(MINI_DATASET), "--tokenizer",
            str(MINI_TOKENIZER), "--device", "cpu", "--max-tokens", str(tokens), *args]
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    return subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=120, env=env)
+    return subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=HANG_TIMEOUT, env=env)
 
 
-ONE_RANK = {}
+@pytest.fixture(scope="module")
+def one_rank(artifact, tmp_path_factory):
+    """The one-process sliding, document-aware eval with its audit: (completed process, audit path)."""
+    audit = tmp_path_factory.mktemp("audit") / "a.json"
+    return _eval(artifact, "--stride", "16", "--doc-aware", "--json", "--audit", str(audit)), audit
 
 
-def test_eval_json_reports_strategy_phases_and_estimate(artifact, tmp_path):
-    audit = tmp_path / "a.json"
-    out = _eval(artifact, "--stride", "16", "--doc-aware", "--json", "--audit", str(audit))
+def test_eval_json_reports_strategy_phases_and_estimate(one_rank):
+    out, audit = one_rank
     assert out.returncode == 0, out.stderr
-    res = ONE_RANK["res"] = json.loads(out.stdout)
+    res = json.loads(out.stdout)
     assert res["strategy"] == "sliding(stride=16)+doc(seq_len=64)" and res["partial"]
     assert set(res["phase_seconds"]) == {"load", "score"}
     assert res["estimate_8xh100"]["seconds"] > 0 and "H100" in res["estimate_8xh100"]["basis"]
@@ -56,13 +59,12 @@ def test_bad_stride_is_a_one_line_error(artifact):
     assert "stride" in out.stderr
 
 
-def test_two_ranks_score_like_one(artifact, tmp_path):
-    if "res" not in ONE_RANK:
-        pytest.skip("needs the one-rank result of test_eval_json_reports_strategy_phases_and_estimate")
+def test_two_ranks_score_like_one(artifact, one_rank, tmp_path):
+    assert one_rank[0].returncode == 0, one_rank[0].stderr
     audit = tmp_path / "a2.json"
     two = _eval(artifact, "--stride", "16", "--doc-aware", "--json", "--audit", str(audit), nproc=2)
     assert two.returncode == 0, two.stderr[-2000:]
-    a, b = ONE_RANK["res"], json.loads(two.stdout.strip().splitlines()[-1])
+    a, b = json.loads(one_rank[0].stdout), json.loads(two.stdout.strip().splitlines()[-1])
     assert b["world_size"] == 2
     assert abs(a["val_loss"] - b["val_loss"]) < 1e-6 * a["val_loss"]
     rep = json.loads(audit.read_text())

@@ -12,6 +12,7 @@ from pgolf.errors import PgolfError
 from pgolf.pack import pack_run
 from pgolf.pack.builder import build_source, recipe
 from pgolf.pack.collect import _imported_names, discover, minify
+from tests.conftest import HANG_TIMEOUT
 
 
 def test_imports_are_followed_inside_functions_and_relative():
@@ -79,7 +80,7 @@ def test_packed_file_runs_standalone_and_matches_the_package(tmp_path, small_dat
     (poison / "__init__.py").write_text("raise ImportError('the installed package was used')\n")
     env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
     env.update(PYTHONPATH=str(poison.parent), DATA_PATH=str(data), TOKENIZER_PATH=str(tok), RUN_ID="packed")
-    out = subprocess.run([sys.executable, str(packed)], cwd=work, env=env, capture_output=True, text=True, timeout=120)
+    out = subprocess.run([sys.executable, str(packed)], cwd=work, env=env, capture_output=True, text=True, timeout=HANG_TIMEOUT)
     assert out.returncode == 0, out.stderr[-2000:]
     log = (work / "runs" / "packed" / "train.log").read_text()
     pkg_log = (run_dir / "train.log").read_text()
@@ -104,7 +105,7 @@ def test_packed_file_under_torchrun_matches_one_process(tmp_path, small_data):
     env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "PYTHONPATH")}
     env.update(DATA_PATH=str(data), TOKENIZER_PATH=str(tok), RUN_ID="two", OMP_NUM_THREADS="1")
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(packed)]
-    out = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=300)
+    out = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=HANG_TIMEOUT)
     assert out.returncode == 0, out.stderr[-3000:]
     one_losses, one_exact = _final((tmp_path / "runs" / "one" / "train.log").read_text())
     two_losses, two_exact = _final((work / "runs" / "two" / "train.log").read_text())

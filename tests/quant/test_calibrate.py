@@ -11,6 +11,7 @@ from pgolf.config import load_config
 from pgolf.data.loader import BatchLoader
 from pgolf.errors import PgolfError
 from pgolf.quant.calibrate import calibrate, train_budget_ms
+from tests.conftest import HANG_TIMEOUT
 
 
 def test_reserve_comes_out_of_the_training_clock():
@@ -54,7 +55,7 @@ def test_gptq_run_end_to_end_and_size_command(small_data, tmp_path):
     assert re.search(r"^final_gptq_roundtrip_exact val_loss:\S+ val_bpb:\S+$", log, re.M)
     assert abs(summary["val_bpb"] - summary["pre_quant_val_bpb"]) < 0.05
     out = subprocess.run([sys.executable, "-m", "pgolf", "size", str(tmp_path / "g"), "--json"],
-                         capture_output=True, text=True, timeout=120)
+                         capture_output=True, text=True, timeout=HANG_TIMEOUT)
     assert out.returncode == 0, out.stderr
     res = json.loads(out.stdout)
     assert res["bytes_model"] == summary["bytes_model"] and res["bytes_code"] == summary["bytes_code"]

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import HANG_TIMEOUT
+
 
 def _losses(run_dir: Path) -> list[float]:
     rows = [json.loads(l) for l in (run_dir / "metrics.jsonl").read_text().splitlines()]
@@ -22,7 +24,7 @@ def _train(tmp_path, tiny_overrides, nproc: int) -> Path:
     else:
         cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}", *args]
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=HANG_TIMEOUT)
     assert out.returncode == 0, out.stderr[-3000:]
     return tmp_path / "runs" / run_id
 

@@ -17,7 +17,7 @@ from pgolf.data.bytes import load_table
 from pgolf.data.shards import read_shard, write_shard
 from pgolf.eval.score import score_stream
 from pgolf.model import build_model
-from tests.conftest import MINI_DATASET, MINI_TOKENIZER
+from tests.conftest import HANG_TIMEOUT, MINI_DATASET, MINI_TOKENIZER
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +32,7 @@ def _overrides(tmp_path, data, run_id):
     return [f"data_path={data}", f"tokenizer_path={MINI_TOKENIZER}", f"out_dir={tmp_path / 'runs'}", f"run_id={run_id}"]
 
 
-def _pgolf(*args, timeout=600):
+def _pgolf(*args, timeout=HANG_TIMEOUT):
     out = subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=timeout,
                          env=dict(os.environ, OMP_NUM_THREADS="1"))
     assert out.returncode == 0, out.stderr[-3000:]

@@ -1,0 +1,1 @@
+"""Reports drawn from run folders and record folders: training curves and the leaderboard plot."""
