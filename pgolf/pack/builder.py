@@ -62,8 +62,8 @@ def recipe(config: dict[str, Any]) -> dict[str, Any]:
 
 def run_defaults(config: dict[str, Any]) -> dict[str, Any]:
     """The per-run fields as the packed file states them: Config defaults, data under ``data/``."""
-    cfg = Config.from_dict(config).to_dict()
-    out = {k: Config().to_dict()[k] for k in RUN_FIELDS}
+    cfg, base = Config.from_dict(config).to_dict(), Config().to_dict()
+    out = {k: base[k] for k in RUN_FIELDS}
     for key, folder in RELATIVE_DIRS.items():
         out[key] = f"{folder}/{Path(cfg[key]).name}"
     return dict(sorted(out.items()))

@@ -90,8 +90,9 @@ def check_same(runs: list[SeedRun]) -> None:
             raise PgolfError(f"{r.run_dir}: code version {r.log.code_version} differs from {first.run_dir}'s "
                              f"{first.log.code_version}" + (f"; its train_gpt.py differs in {code}" if code else ""))
         if code:
+            order = " (its value vs the first's)" if " vs " in code else ""
             raise PgolfError(f"{r.run_dir / 'train_gpt.py'} differs from {first.run_dir / 'train_gpt.py'} "
-                             f"in {code} (its value vs the first's)")
+                             f"in {code}{order}")
     seeds = [r.seed for r in runs]
     if len(set(seeds)) != len(seeds):
         raise PgolfError(f"seeds repeat: {seeds} (each run must be an independent seed)")

@@ -99,7 +99,7 @@ def test_packed_files_that_differ_are_explained(tmp_path):
     mods["pgolf.optim.muon"] = [0, mods["pgolf.optim.muon"][1] + "EDITED = True\n"]
     _write_packed(runs[1], _packed(json.loads((runs[1] / "config.json").read_text()), mods))
     with pytest.raises(PgolfError, match=r"r1/train_gpt.py differs from .*r0/train_gpt.py in module source "
-                                         r"pgolf.optim.muon \(its value vs the first's\)$"):
+                                         r"pgolf.optim.muon$"):
         submit(runs, "X", "a", "b", tmp_path / "records", when=WHEN)
     # files packed when the seed was baked in: the seed is named, with the remedy
     for r, seed in zip(runs, (1, 2)):
