@@ -182,6 +182,18 @@ class Config:
         return self.model_dim // self.num_heads
 
 
+# Fields that vary from one run of a recipe to the next by design: which seed ran, where its
+# files went, where that machine keeps the data. They are not part of the recipe: the packed
+# train_gpt.py takes them from the environment (SEED, RUN_ID, OUT_DIR, DATA_PATH, TOKENIZER_PATH)
+# with stated defaults, and submit compares the runs of one entry without them.
+RUN_FIELDS = ("seed", "run_id", "out_dir", "data_path", "tokenizer_path")
+
+
+def recipe_of(config: dict[str, Any]) -> dict[str, Any]:
+    """``config`` without its per-run fields (:data:`RUN_FIELDS`)."""
+    return {k: v for k, v in config.items() if k not in RUN_FIELDS}
+
+
 # ---- presets ------------------------------------------------------------------------------
 TRACKERS = ("none", "tensorboard", "wandb")
 DEMO_STEPS = 300  # cpu-demo: what a 180 s clock allowed on a 2-core CPU (224-323 steps measured)

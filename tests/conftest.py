@@ -23,6 +23,23 @@ def mini() -> Path:
 
 
 @pytest.fixture()
+def one_thread(monkeypatch):
+    """One torch thread here and in child processes (OMP_NUM_THREADS=1, which they inherit).
+
+    Float sums depend on how many threads split them: a test that compares a run in this
+    process with one in a child, or two children, number for number needs both on one count,
+    whatever an earlier test left this process's count at.
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture()
 def tiny_overrides(tmp_path) -> list[str]:
     """key=value overrides that point the tiny preset at the mirror and a temp run folder."""
     return [f"data_path={MINI_DATASET}", f"tokenizer_path={MINI_TOKENIZER}", f"out_dir={tmp_path / 'runs'}"]

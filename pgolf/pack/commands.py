@@ -21,7 +21,10 @@ def register(sub) -> None:
         "variables (DATA_PATH, TOKENIZER_PATH, RUN_ID, SEED, ITERATIONS, ...), trains, exports and "
         "evaluates exactly like `pgolf train`. The run's model file is copied beside it.",
         epilog="examples:\n  pgolf pack runs/<id> --out submission/\n"
-        "  cd submission && DATA_PATH=../data/datasets/fineweb10B_sp1024 python train_gpt.py",
+        "  cd submission && SEED=42 DATA_PATH=../data/datasets/fineweb10B_sp1024 \\\n"
+        "    TOKENIZER_PATH=../data/tokenizers/fineweb_1024_bpe.model python train_gpt.py\n"
+        "The file carries the recipe, not the run: SEED, RUN_ID, OUT_DIR, DATA_PATH and TOKENIZER_PATH\n"
+        "come from the environment (defaults stated in the file), so every seed of a recipe packs the same bytes.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("run_dir", help="a run folder (holds config.json, and model.pgolf if trained)")

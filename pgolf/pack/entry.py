@@ -1,16 +1,21 @@
-"""What the packed ``train_gpt.py`` runs: the run's config, then the environment, then train."""
+"""What the packed ``train_gpt.py`` runs: its per-run defaults and recipe, then the environment, then train."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from pgolf.artifact import size
-from pgolf.config import Config, apply_overrides, env_overrides
+from pgolf.config import Config, apply_overrides, env_overrides, validate
 from pgolf.train.loop import train
 
 
-def main(run_config: dict[str, Any], environ: dict[str, str], packed_file: str) -> int:
+def config_for(recipe: dict[str, Any], run_defaults: dict[str, Any], environ: dict[str, str]) -> Config:
+    """Config defaults, then the file's per-run defaults and recipe, then the environment (SEED=...)."""
+    cfg = apply_overrides(apply_overrides(Config(), run_defaults), recipe)
+    return validate(apply_overrides(cfg, env_overrides(environ)))
+
+
+def main(recipe: dict[str, Any], run_defaults: dict[str, Any], environ: dict[str, str], packed_file: str) -> int:
     size.PACKED_FILE = packed_file  # code bytes are this file's real bytes
-    cfg = apply_overrides(apply_overrides(Config(), run_config), env_overrides(environ))
-    train(cfg, environ, progress=False, echo=True)
+    train(config_for(recipe, run_defaults, environ), environ, progress=False, echo=True)
     return 0

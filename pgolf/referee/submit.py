@@ -11,14 +11,15 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import shlex
 import shutil
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
-from pgolf.config import Config
+from pgolf.config import Config, recipe_of
 from pgolf.errors import PgolfError
-from pgolf.referee.records import PER_SEED_KEYS, SeedLog, parse_log
+from pgolf.referee.records import SeedLog, parse_log
 
 TRACK = "10min_16mb"
 MODEL_NAME = "model.pgolf"
@@ -67,43 +68,45 @@ def load_run(run_dir: str | Path) -> SeedRun:
     return SeedRun(d, config, summary, log, text, artifact)
 
 
-def _shared(cfg: dict) -> dict:
-    return {k: v for k, v in cfg.items() if k not in PER_SEED_KEYS}
+def _code_difference(this: Path, other: Path) -> str:
+    """How train_gpt.py ``this`` differs from ``other`` (the recipe keys or the modules), or ""."""
+    from pgolf.pack.diff import describe_files
+
+    return describe_files(this, other) if this.is_file() and other.is_file() else ""
 
 
 def check_same(runs: list[SeedRun]) -> None:
-    """Refuse runs of differing config or code, and repeated seeds."""
+    """Refuse runs of differing config or code, and repeated seeds, saying exactly what differs."""
+    from pgolf.pack.diff import dict_differences, listed
+
     first = runs[0]
     for r in runs[1:]:
-        diff = sorted(k for k in set(_shared(first.config)) | set(_shared(r.config))
-                      if first.config.get(k) != r.config.get(k))
+        diff = dict_differences(recipe_of(r.config), recipe_of(first.config))
         if diff:
-            shown = ", ".join(f"{k}={first.config.get(k)!r} vs {r.config.get(k)!r}" for k in diff[:4])
-            raise PgolfError(f"{r.run_dir}: config differs from {first.run_dir}: {shown}")
+            raise PgolfError(f"{r.run_dir}: config differs from {first.run_dir} (its value vs the first's): "
+                             + listed(diff))
+        code = _code_difference(r.run_dir / "train_gpt.py", first.run_dir / "train_gpt.py")
         if first.log.code_version != r.log.code_version:
-            raise PgolfError(f"{r.run_dir}: code {r.log.code_version} differs from {first.run_dir}'s {first.log.code_version}")
-        for a, b in ((first.run_dir / "train_gpt.py", r.run_dir / "train_gpt.py"),):
-            if a.is_file() and b.is_file() and a.read_bytes() != b.read_bytes():
-                raise PgolfError(f"{b}: differs from {a}")
+            raise PgolfError(f"{r.run_dir}: code version {r.log.code_version} differs from {first.run_dir}'s "
+                             f"{first.log.code_version}" + (f"; its train_gpt.py differs in {code}" if code else ""))
+        if code:
+            order = " (its value vs the first's)" if " vs " in code else ""
+            raise PgolfError(f"{r.run_dir / 'train_gpt.py'} differs from {first.run_dir / 'train_gpt.py'} "
+                             f"in {code}{order}")
     seeds = [r.seed for r in runs]
     if len(set(seeds)) != len(seeds):
         raise PgolfError(f"seeds repeat: {seeds} (each run must be an independent seed)")
 
 
 def packed_code(run: SeedRun, dest: Path) -> Path:
-    """The run's own train_gpt.py, else the one `pgolf.pack` generates."""
+    """The run's own train_gpt.py (the file whose bytes it counted), else the one `pgolf pack` writes."""
+    from pgolf.pack import pack_run
+
     own = run.run_dir / "train_gpt.py"
     if own.is_file():
         shutil.copyfile(own, dest)
         return dest
-    try:
-        from pgolf.pack import pack_run
-    except ImportError:
-        raise PgolfError(f"{run.run_dir}: no train_gpt.py and pgolf.pack is not available to generate one") from None
-    out = Path(pack_run(run.run_dir, dest))
-    if out != dest:
-        shutil.copyfile(out, dest)
-    return dest
+    return pack_run(run.run_dir, dest)
 
 
 def slug(name: str) -> str:
@@ -151,16 +154,26 @@ def build_submission(runs: list[SeedRun], name: str, author: str, github_id: str
 
 
 def config_overrides(cfg: dict) -> list[str]:
-    """key=value for every field that differs from the Config defaults (paths and seed left out)."""
+    """key=value for every field that differs from the Config defaults (per-run fields left out)."""
     base = Config().to_dict()
-    return [f"{k}={v}" for k, v in sorted(cfg.items()) if k not in PER_SEED_KEYS and base.get(k) != v]
+    return [f"{k}={v}" for k, v in sorted(recipe_of(cfg).items()) if base.get(k) != v]
+
+
+def data_note(config: dict) -> list[str]:
+    """Where the packed train_gpt.py looks for its data, and how to put it there."""
+    from pgolf.pack.builder import run_defaults
+
+    run = run_defaults(config)
+    return [f"`train_gpt.py` reads the shards from `DATA_PATH` (default `{run['data_path']}`) and the tokenizer "
+            f"from `TOKENIZER_PATH` (default `{run['tokenizer_path']}`), as `pgolf data fetch --dest data` lays "
+            "them out; `SEED` and `RUN_ID` pick the run, everything else is the recipe in the file."]
 
 
 def readme(sub: dict, runs: list[SeedRun], report: dict) -> str:
     from pgolf.referee.rules import PASS
 
     world = runs[0].env("world_size") or "1"
-    over = " ".join(config_overrides(runs[0].config))
+    over = [shlex.quote(kv) for kv in config_overrides(runs[0].config)]
     lines = [f"# {sub['name']}", "", f"By {sub['author']} (@{sub['github_id']}), {sub['date'][:10]}.", ""]
     if sub["blurb"]:
         lines += [sub["blurb"], ""]
@@ -180,10 +193,11 @@ def readme(sub: dict, runs: list[SeedRun], report: dict) -> str:
     lines += ["", "## Bytes", "",
               f"- `train_gpt.py`: {sub['bytes_code']:,} bytes; `{MODEL_NAME}` (seed {runs[0].seed}): {model:,} bytes",
               f"- largest artifact over the seeds: {sub['bytes_total']:,} bytes of the 16,000,000 cap", "",
-              "## Reproduce", "", "```",
+              "## Reproduce", "", *data_note(runs[0].config), "", "```",
               *(f"SEED={r.seed} torchrun --standalone --nproc_per_node={world} train_gpt.py" for r in runs),
-              "```", "", "or with pgolf:", "", "```",
-              *(f"pgolf train {over} seed={r.seed}".replace("  ", " ") for r in runs), "```", "",
+              "```", "", "or with pgolf (each seed a fresh `pgolf train`, run folders ready for `pgolf submit`):",
+              "", "```", " ".join(["pgolf train", *over, f"--seeds {','.join(str(r.seed) for r in runs)}",
+                                  *([f"--nproc-per-node {world}"] if world != "1" else [])]), "```", "",
               "## Compliance (generated by `pgolf check` on this folder)", ""]
     for v in report["rules"]:
         if v["status"] == PASS:

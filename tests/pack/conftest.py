@@ -1,4 +1,8 @@
-"""A small copy of the mini data (short train and val shards) so packed runs take seconds."""
+"""A small copy of the mini data (short train and val shards) so packed runs take seconds.
+
+Pack tests compare a run in this process with the packed file's run in a child process number
+for number, so every one of them runs on one thread, here and in the children (``one_thread``).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,11 @@ import pytest
 
 from pgolf.data.shards import read_shard, write_shard
 from tests.conftest import MINI_DATASET, MINI_TOKENIZER
+
+
+@pytest.fixture(autouse=True)
+def _one_thread(one_thread):
+    yield
 
 
 @pytest.fixture(scope="session")

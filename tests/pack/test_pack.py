@@ -10,7 +10,10 @@ import pytest
 from pgolf.config import load_config
 from pgolf.errors import PgolfError
 from pgolf.pack import pack_run
-from pgolf.pack.builder import build_source, recipe
+from pgolf.config import RUN_FIELDS
+from pgolf.pack.builder import build_source, bundle, read_packed, recipe, run_defaults
+from pgolf.pack.diff import describe
+from pgolf.pack.entry import config_for
 from pgolf.pack.collect import _imported_names, discover, minify
 from tests.conftest import HANG_TIMEOUT
 
@@ -41,12 +44,52 @@ def test_packed_source_is_deterministic_and_keeps_only_the_recipe():
     cfg = load_config("tiny", seed=7, data_path="/somewhere/fineweb10B_sp1024", run_id="x").to_dict()
     assert build_source(cfg) == build_source(cfg)
     r = recipe(cfg)
-    assert r["seed"] == 7 and "data_path" not in r and "run_id" not in r
+    assert not set(RUN_FIELDS) & set(r) and r["num_layers"] == 2
+    # another seed, run id, output folder and data location of the same recipe: the same bytes
+    other_run = load_config("tiny", seed=8, run_id="y", out_dir="/elsewhere/runs",
+                            data_path="/mnt/d/datasets/fineweb10B_sp1024",
+                            tokenizer_path="/mnt/d/tokenizers/fineweb_1024_bpe.model").to_dict()
+    assert build_source(other_run) == build_source(cfg)
+    # ... but not another recipe
+    assert build_source(load_config("tiny", seed=7, matrix_lr=0.05).to_dict()) != build_source(cfg)
+    # the file states the per-run defaults: the Config's, data under the official relative folders
+    run = read_packed(build_source(cfg).encode("latin-1"))["run"]
+    assert run == {"seed": 1337, "run_id": "", "out_dir": "runs", "data_path": "data/datasets/fineweb10B_sp1024",
+                   "tokenizer_path": "data/tokenizers/fineweb_1024_bpe.model"}
     # other data keeps its name under the official relative folders
-    other = recipe(load_config("tiny", vocab_size=8192, data_path="/x/datasets/fineweb10B_sp8192_case",
-                               tokenizer_path="/x/tokenizers/fineweb_8192_bpe_case.model").to_dict())
+    other = run_defaults(load_config("tiny", vocab_size=8192, data_path="/x/datasets/fineweb10B_sp8192_case",
+                                     tokenizer_path="/x/tokenizers/fineweb_8192_bpe_case.model").to_dict())
     assert other["data_path"] == "data/datasets/fineweb10B_sp8192_case"
     assert other["tokenizer_path"] == "data/tokenizers/fineweb_8192_bpe_case.model"
+
+
+def test_the_environment_sets_the_run_and_may_change_the_recipe():
+    cfg = load_config("tiny", seed=7, matrix_lr=0.05).to_dict()
+    packed = read_packed(build_source(cfg).encode("latin-1"))
+    got = config_for(packed["recipe"], packed["run"], {"SEED": "42", "RUN_ID": "r1", "DATA_PATH": "/d",
+                                                      "ITERATIONS": "3", "HOME": "/root"})
+    assert (got.seed, got.run_id, got.data_path, got.iterations, got.matrix_lr) == (42, "r1", "/d", 3, 0.05)
+    assert config_for(packed["recipe"], packed["run"], {}).seed == 1337
+    with pytest.raises(PgolfError, match="num_heads"):  # checked before the run starts
+        config_for(packed["recipe"], packed["run"], {"NUM_HEADS": "3"})
+
+
+def test_difference_names_the_recipe_keys_and_the_modules():
+    base = load_config("tiny").to_dict()
+    a = build_source(base).encode("latin-1")
+    assert describe(a, a) == ""
+    lr = build_source(dict(base, matrix_lr=0.05, seed=3)).encode("latin-1")
+    assert describe(lr, a) == "recipe matrix_lr=0.05 vs 0.04 (default)"
+    mods = bundle(base)
+    mods["pgolf.model.gpt"] = [0, mods["pgolf.model.gpt"][1] + "X = 1\n"]
+    mods.pop("pgolf.eval.audit")
+    edited = build_source(base, mods).encode("latin-1")
+    assert describe(edited, a) == "module source pgolf.eval.audit (missing here), pgolf.model.gpt"
+    assert describe(b"print(1)\nprint(2)\n", b"print(1)\nprint(3)\n") == \
+        "not both written by `pgolf pack`; the text differs from line 2"
+    # a file packed when the seed was still baked into the recipe: named, with the remedy
+    old = a.decode("latin-1").replace("\nR=", "\n#R=").replace("C={", "C={'seed': 5, ", 1).encode("latin-1")
+    assert describe(old, a).startswith("recipe seed=5 vs 1337 (default) (per-run fields baked in by an older")
 
 
 def test_pack_run_needs_a_run_folder(tmp_path):
@@ -79,7 +122,8 @@ def test_packed_file_runs_standalone_and_matches_the_package(tmp_path, small_dat
     poison.mkdir(parents=True)
     (poison / "__init__.py").write_text("raise ImportError('the installed package was used')\n")
     env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
-    env.update(PYTHONPATH=str(poison.parent), DATA_PATH=str(data), TOKENIZER_PATH=str(tok), RUN_ID="packed")
+    # the seed is a per-run setting: the file's default is 1337, the run's seed comes from SEED
+    env.update(PYTHONPATH=str(poison.parent), DATA_PATH=str(data), TOKENIZER_PATH=str(tok), RUN_ID="packed", SEED="11")
     out = subprocess.run([sys.executable, str(packed)], cwd=work, env=env, capture_output=True, text=True, timeout=HANG_TIMEOUT)
     assert out.returncode == 0, out.stderr[-2000:]
     log = (work / "runs" / "packed" / "train.log").read_text()
@@ -103,7 +147,7 @@ def test_packed_file_under_torchrun_matches_one_process(tmp_path, small_data):
     work = tmp_path / "empty"
     work.mkdir()
     env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "PYTHONPATH")}
-    env.update(DATA_PATH=str(data), TOKENIZER_PATH=str(tok), RUN_ID="two", OMP_NUM_THREADS="1")
+    env.update(DATA_PATH=str(data), TOKENIZER_PATH=str(tok), RUN_ID="two", SEED="5")
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(packed)]
     out = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=HANG_TIMEOUT)
     assert out.returncode == 0, out.stderr[-3000:]
