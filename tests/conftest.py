@@ -81,15 +81,3 @@ def small_data(tmp_path_factory):
     write_shard(root / "fineweb_train_000000.bin", read_shard(MINI_DATASET / "fineweb_train_000000.bin")[:300_000])
     write_shard(root / "fineweb_val_000000.bin", read_shard(MINI_DATASET / "fineweb_val_000000.bin")[:6_000])
     return root, MINI_TOKENIZER
-
-
-@pytest.fixture()
-def one_thread():
-    """torch on one thread for the test (restored after): tiny models run faster on a shared CPU,
-    and a run repeated inside the test sees the same thread count."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)

@@ -2,13 +2,8 @@
 tiny models tens of times slower, and the child processes of `bench proxy` inherit the setting."""
 
 import pytest
-import torch
 
 
 @pytest.fixture(autouse=True)
-def one_thread(monkeypatch):
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+def _one_thread(one_thread):
     yield
-    torch.set_num_threads(before)
