@@ -25,10 +25,14 @@ def tiny_model(tiny_cfg):
     from pgolf.train.dist import DistContext
     from pgolf.train.loop import Trainer
 
-    torch.set_num_threads(1)
-    tr = Trainer(tiny_cfg, DistContext())
-    for step in range(tiny_cfg.iterations):
-        tr.step(step, 0.0)
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)  # the same weights on any machine; later tests get the threads back
+    try:
+        tr = Trainer(tiny_cfg, DistContext())
+        for step in range(tiny_cfg.iterations):
+            tr.step(step, 0.0)
+    finally:
+        torch.set_num_threads(before)
     return tr.model.eval()
 
 
