@@ -130,15 +130,17 @@ class Config:
     value_embed_last_n: int = 0  # value embeddings added to v in the last n layers (0 = off)
     # optimizer and schedule
     muon_coeffs: str = "baseline"  # baseline (fixed quintic) | polar_express (per-step)
-    muon_row_norm: bool = False  # equalise the row norms of each orthogonalised update
-    muon_weight_decay: float = 0.0  # decoupled: p -= lr * wd * p
-    adam_weight_decay: float = 0.0  # AdamW's decoupled decay on embeddings and scalars
+    muon_row_norm: bool = False  # scale every row of the Nesterov update to unit norm before Newton-Schulz
+    muon_weight_decay: float = 0.0  # decoupled: p *= 1 - lr * wd (matrices)
+    adam_weight_decay: float = 0.0  # AdamW's decoupled decay on the scalars and an untied head
+    embed_weight_decay: float = 0.0  # AdamW's decoupled decay on the embedding tables
     lr_schedule: str = "baseline"  # baseline (warmdown_iters) | fraction (warmdown_frac of training)
     warmdown_frac: float = 0.0
-    min_lr_frac: float = 0.0  # LR floor as a fraction of the base LR
+    min_lr_frac: float = 0.0  # the LR multiplier never goes below this (a clamp, either schedule)
+    grad_clip_scope: str = "global"  # global (the averaged gradient) | rank (each rank's own, before averaging)
     ema_decay: float = 0.0  # EMA of the weights, used for the final eval and export (0 = off)
     compile_fullgraph: bool = False
-    train_align_bos: bool = False  # start every training sequence at a BOS (train/doc_loader.py)
+    train_loader: str = "stream"  # stream | bos_aligned | packed (data/loader.py)
 
     # ---- issue 5: eval strategies and score-first TTT (defaults = the baseline's eval) ------
     eval_stride: int = 0  # 0 = the eval window: non-overlapping; < window: sliding windows
@@ -249,11 +251,16 @@ PRESETS: dict[str, dict[str, Any]] = {
         parallel_from=8, unet_skip_gates=True, ln_scale=True,
         # attention and token mixing
         rope_dims=16, xsa_last_n=11, qk_gain_init=5.0, attn_gate=True, doc_isolation=True,
-        smear_gate=True, bigram_buckets=2048, train_align_bos=True,
-        # optimizer, schedule, EMA, compile
+        smear_gate=True, bigram_buckets=2048,
+        # data, clock, optimizer, schedule, EMA, compile (the log's hyperparameter dump)
+        train_loader="packed", train_seq_len=2048, train_batch_tokens=786432, gptq_reserve_seconds=0.5,
+        train_log_every=500, val_loss_every=0,
+        tied_embed_lr=0.03, matrix_lr=0.026, scalar_lr=0.02, beta2=0.99,
+        muon_momentum=0.97, muon_momentum_warmup_start=0.92, muon_momentum_warmup_steps=1500,
         muon_coeffs="polar_express", muon_row_norm=True, muon_weight_decay=0.095,
-        lr_schedule="fraction", warmdown_frac=0.72, min_lr_frac=0.05, ema_decay=0.9965,
-        grad_clip_norm=0.3, compile_fullgraph=True,
+        adam_weight_decay=0.02, embed_weight_decay=0.085,
+        lr_schedule="fraction", warmdown_frac=0.85, min_lr_frac=0.1, ema_decay=0.9965,
+        grad_clip_norm=0.3, grad_clip_scope="rank", compile_fullgraph=True,
         # export: GPTQ int6 (int8 embedding) in the v2 container, calibrated inside the clock
         quant_scheme="gptq", quant_bits=6, quant_embed_bits=8,
     ),
@@ -351,6 +358,32 @@ def load_config(preset: str = "baseline", smoke: bool = False, **overrides: Any)
     return validate(apply_overrides(cfg, overrides))
 
 
+GRAD_CLIP_SCOPES = ("global", "rank")
+
+
+def _optim_problems(cfg: Config) -> list[str]:
+    """The optimizer, schedule and train-loader settings that cannot work."""
+    from pgolf.data.loader import LOADERS
+    from pgolf.optim.muon import COEFFS
+    from pgolf.optim.schedule import LR_SCHEDULES
+
+    problems = []
+    for name, choices in (("lr_schedule", LR_SCHEDULES), ("muon_coeffs", COEFFS),
+                          ("grad_clip_scope", GRAD_CLIP_SCOPES), ("train_loader", LOADERS)):
+        if getattr(cfg, name) not in choices:
+            problems.append(f"{name}={getattr(cfg, name)!r}; choose from {', '.join(choices)}")
+    for name in ("warmdown_frac", "min_lr_frac", "loop_enable_frac"):
+        if not 0.0 <= getattr(cfg, name) <= 1.0:
+            problems.append(f"{name}={getattr(cfg, name)} must be in [0, 1]")
+    for name in ("muon_momentum", "muon_momentum_warmup_start", "ema_decay", "beta1", "beta2"):
+        if not 0.0 <= getattr(cfg, name) < 1.0:
+            problems.append(f"{name}={getattr(cfg, name)} must be in [0, 1)")
+    for name in ("muon_weight_decay", "adam_weight_decay", "embed_weight_decay", "grad_clip_norm"):
+        if getattr(cfg, name) < 0:
+            problems.append(f"{name}={getattr(cfg, name)} must be >= 0")
+    return problems
+
+
 def validate(cfg: Config) -> Config:
     """One-line errors for settings that cannot work, before any run folder or training step."""
     from pgolf.model.mlp import ACTIVATIONS
@@ -375,6 +408,7 @@ def validate(cfg: Config) -> Config:
         problems.append(f"wandb_mode={cfg.wandb_mode!r}; choose offline or online")
     if cfg.wallclock_guard and cfg.iterations < 1:
         problems.append("wallclock_guard=true needs iterations >= 1 (the steps bound the run)")
+    problems += _optim_problems(cfg)
     if problems:
         raise PgolfError("config: " + "; ".join(problems))
     return cfg

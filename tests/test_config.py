@@ -55,3 +55,24 @@ def test_impossible_settings_fail_before_any_run(tmp_path, capsys):
     assert main(["train", "--preset", "tiny", "quant_scheme=bogus", f"out_dir={tmp_path / 'runs'}"]) == 2
     assert "quant_scheme='bogus'" in capsys.readouterr().err
     assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("bad, words", [
+    ({"lr_schedule": "cosine"}, "lr_schedule='cosine'; choose from baseline, fraction"),
+    ({"muon_coeffs": "pe"}, "muon_coeffs='pe'; choose from baseline, polar_express"),
+    ({"train_loader": "docs"}, "train_loader='docs'; choose from stream, bos_aligned, packed"),
+    ({"grad_clip_scope": "local"}, "grad_clip_scope='local'; choose from global, rank"),
+    ({"warmdown_frac": 1.5}, r"warmdown_frac=1.5 must be in \[0, 1\]"),
+    ({"ema_decay": 1.0}, r"ema_decay=1.0 must be in \[0, 1\)"),
+    ({"embed_weight_decay": -0.1}, "embed_weight_decay=-0.1 must be >= 0"),
+])
+def test_bad_optimizer_settings_are_one_line_errors(bad, words, tmp_path, capsys):
+    from pgolf.cli import main
+
+    with pytest.raises(PgolfError, match=words) as e:
+        load_config("record", **bad)
+    assert "\n" not in str(e.value)
+    key, value = next(iter(bad.items()))
+    assert main(["train", "--preset", "tiny", f"{key}={value}", f"out_dir={tmp_path / 'runs'}"]) == 2
+    assert words.split(";")[0].replace("\\", "") in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()

@@ -35,20 +35,28 @@ def param_groups(model: nn.Module) -> dict[str, list[nn.Parameter]]:
     return groups
 
 
+def _adam(params: list[nn.Parameter], lr: float, weight_decay: float, cfg: Config) -> torch.optim.Optimizer:
+    """Adam for one group; AdamW (decoupled ``p *= 1 - lr * wd``) when the group has a decay."""
+    kw = dict(betas=(cfg.beta1, cfg.beta2), eps=cfg.adam_eps, fused=bool(params) and params[0].is_cuda)
+    if weight_decay > 0:
+        return torch.optim.AdamW([{"params": params, "lr": lr}], weight_decay=weight_decay, **kw)
+    return torch.optim.Adam([{"params": params, "lr": lr}], **kw)
+
+
 def build_optimizers(model: nn.Module, cfg: Config) -> list[torch.optim.Optimizer]:
-    """Adam (embedding, head, scalars) and Muon (matrices); each group remembers its base LR."""
+    """Adam/AdamW (embedding, head, scalars) and Muon (matrices); each group remembers its base LR.
+
+    Decays: ``embed_weight_decay`` on the embedding tables, ``adam_weight_decay`` on the head and
+    the scalars, ``muon_weight_decay`` on the matrices (0 = none, the baseline).
+    """
     g = param_groups(model)
-    adam = dict(betas=(cfg.beta1, cfg.beta2), eps=cfg.adam_eps, fused=next(model.parameters()).is_cuda)
-    Adam = torch.optim.Adam
-    if cfg.adam_weight_decay > 0:  # decoupled decay (AdamW) on the embedding and scalar groups
-        Adam, adam = torch.optim.AdamW, dict(adam, weight_decay=cfg.adam_weight_decay)
     embed_lr = cfg.tied_embed_lr if cfg.tie_embeddings else cfg.embed_lr
-    opts: list[torch.optim.Optimizer] = [Adam([{"params": g["embed"], "lr": embed_lr}], **adam)]
+    opts: list[torch.optim.Optimizer] = [_adam(g["embed"], embed_lr, cfg.embed_weight_decay, cfg)]
     if g["head"]:
-        opts.append(Adam([{"params": g["head"], "lr": cfg.head_lr}], **adam))
+        opts.append(_adam(g["head"], cfg.head_lr, cfg.adam_weight_decay, cfg))
     opts.append(Muon(g["matrix"], lr=cfg.matrix_lr, momentum=cfg.muon_momentum, backend_steps=cfg.muon_backend_steps,
                      coeffs=cfg.muon_coeffs, row_norm=cfg.muon_row_norm, weight_decay=cfg.muon_weight_decay))
-    opts.append(Adam([{"params": g["scalar"], "lr": cfg.scalar_lr}], **adam))
+    opts.append(_adam(g["scalar"], cfg.scalar_lr, cfg.adam_weight_decay, cfg))
     for opt in opts:
         for group in opt.param_groups:
             group["base_lr"] = group["lr"]

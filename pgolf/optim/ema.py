@@ -1,7 +1,9 @@
 """An exponential moving average of the weights: updated after every step, used for export.
 
-The shadow is float32 whatever the model's dtype; ``copy_to`` loads it into the model (the
-record evaluates and exports the averaged weights, not the last step's).
+After every optimizer step, ``ema = decay * ema + (1 - decay) * w`` for every floating-point
+tensor of the state dict, starting from the weights training starts from. The shadow is float32
+whatever the model's dtype; ``copy_to`` loads it into the model (the record evaluates and
+exports the averaged weights, not the last step's).
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ class EMA:
 
     @torch.no_grad()
     def update(self, model: nn.Module) -> None:
-        torch._foreach_lerp_(self._dst, [s.float() for s in self._src], 1.0 - self.decay)
+        torch._foreach_mul_(self._dst, self.decay)
+        torch._foreach_add_(self._dst, [s.float() for s in self._src], alpha=1.0 - self.decay)
 
     @torch.no_grad()
     def copy_to(self, model: nn.Module) -> None:

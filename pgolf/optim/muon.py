@@ -4,9 +4,12 @@ The quintic iteration pushes the singular values of the (normalised) update towa
 direction of a weight matrix moves at about the same rate. Under torch.distributed each rank
 orthogonalises a round-robin share of the matrices and one all-reduce shares the results.
 
-Record options (off by default): Polar-Express per-step coefficients instead of the fixed
-quintic (``coeffs="polar_express"``), row normalisation of each orthogonalised update (every row
-gets the same norm, the total norm is kept) and decoupled weight decay (``p *= 1 - lr * wd``).
+Per matrix and step, with momentum m, learning rate lr and decay wd:
+``buf = m * buf + g``; ``u = g + m * buf`` (Nesterov); with ``row_norm`` every row of ``u`` is
+scaled to unit norm; ``u = NS(u / ||u||_F)``; ``p *= 1 - lr * wd``; ``p -= lr * s * u`` with
+``s = max(1, rows / cols) ** 0.5``. Record options (off by default): Polar-Express per-step
+coefficients instead of the fixed quintic (``coeffs="polar_express"``), the row normalisation
+before the iteration, and the decoupled weight decay.
 """
 
 from __future__ import annotations
@@ -14,9 +17,11 @@ from __future__ import annotations
 import torch
 import torch.distributed as dist
 
+COEFFS = ("baseline", "polar_express")
 # Coefficients (a, b, c) of the quintic X <- aX + b(XX^T)X + c(XX^T)^2 X used by the baseline.
 NS_COEFFS = (3.4445, -4.7750, 2.0315)
-# Polar Express (Amsel et al., 2025): one (a, b, c) per iteration, for a norm inflated by 2 %.
+# Polar Express (Amsel et al., 2025): one (a, b, c) per iteration. The list has five entries
+# and at most five iterations are run with it, whatever ``steps`` asks for.
 POLAR_EXPRESS = (
     (8.156554524902461, -22.48329292557795, 15.878769915207462),
     (4.042929935166739, -2.808917465908714, 0.5000178451051316),
@@ -26,35 +31,62 @@ POLAR_EXPRESS = (
 )
 
 
-def newton_schulz(g: torch.Tensor, steps: int, eps: float = 1e-7, coeffs: str = "baseline") -> torch.Tensor:
-    """Approximately orthogonalise a 2-D matrix (bf16 on CUDA, fp32 elsewhere)."""
-    polar = coeffs == "polar_express"
-    dtype = torch.bfloat16 if g.is_cuda else torch.float32
-    x = g.to(dtype)
-    x = x / (x.norm() * 1.02 + eps) if polar else x / (x.norm() + eps)
+def iteration_coeffs(steps: int, coeffs: str = "baseline") -> tuple[tuple[float, float, float], ...]:
+    """The (a, b, c) of each Newton-Schulz iteration."""
+    if coeffs == "polar_express":
+        return POLAR_EXPRESS[:steps]
+    if coeffs == "baseline":
+        return (NS_COEFFS,) * steps
+    raise ValueError(f"muon_coeffs {coeffs!r}: choose {' or '.join(COEFFS)}")
+
+
+def newton_schulz(g: torch.Tensor, steps: int, eps: float = 1e-7, coeffs: str = "baseline",
+                  dtype: torch.dtype | None = None) -> torch.Tensor:
+    """Approximately orthogonalise a 2-D matrix, normalised by its Frobenius norm first.
+
+    Runs in ``dtype`` (default: bf16 on CUDA as the baseline and the record do, fp32 elsewhere).
+    """
+    x = g.to(dtype or (torch.bfloat16 if g.is_cuda else torch.float32))
+    x = x / (x.norm() + eps)
     tall = x.size(0) > x.size(1)
     if tall:
         x = x.T
-    for i in range(steps):
-        a, b, c = POLAR_EXPRESS[min(i, len(POLAR_EXPRESS) - 1)] if polar else NS_COEFFS
+    for a, b, c in iteration_coeffs(steps, coeffs):
         m = x @ x.T
         x = a * x + (b * m + c * m @ m) @ x
     return x.T if tall else x
 
 
 def row_normalize(g: torch.Tensor, eps: float = 1e-7) -> torch.Tensor:
-    """Scale each row of ``g`` to the same norm, keeping the total Frobenius norm."""
-    target = g.norm() / g.size(0) ** 0.5
-    return g * (target / (g.norm(dim=1, keepdim=True) + eps))
+    """Every row of ``g`` scaled to unit L2 norm (rows with a norm below ``eps`` divided by eps)."""
+    return g / g.float().norm(dim=-1, keepdim=True).clamp_min(eps).to(g.dtype)
+
+
+def shape_scale(p: torch.Tensor) -> float:
+    """The update scale of a (rows, cols) matrix: sqrt(rows / cols) for tall ones, else 1."""
+    return max(1.0, p.size(-2) / p.size(-1)) ** 0.5
 
 
 class Muon(torch.optim.Optimizer):
     def __init__(self, params, lr: float, momentum: float, backend_steps: int, nesterov: bool = True,
                  coeffs: str = "baseline", row_norm: bool = False, weight_decay: float = 0.0):
-        if coeffs not in ("baseline", "polar_express"):
-            raise ValueError(f"muon_coeffs {coeffs!r}: choose baseline or polar_express")
+        iteration_coeffs(0, coeffs)  # a bad name is an error here, not at the first step
         super().__init__(params, dict(lr=lr, momentum=momentum, backend_steps=backend_steps, nesterov=nesterov,
                                       coeffs=coeffs, row_norm=row_norm, weight_decay=weight_decay))
+
+    def _update(self, p: torch.Tensor, group: dict) -> torch.Tensor:
+        """The scaled, orthogonalised update of one matrix (momentum state advanced)."""
+        g = p.grad
+        state = self.state[p]
+        if "momentum_buffer" not in state:
+            state["momentum_buffer"] = torch.zeros_like(g)
+        buf = state["momentum_buffer"]
+        buf.mul_(group["momentum"]).add_(g)
+        g = g.add(buf, alpha=group["momentum"]) if group["nesterov"] else buf
+        if group["row_norm"]:
+            g = row_normalize(g)
+        g = newton_schulz(g, group["backend_steps"], coeffs=group["coeffs"])
+        return g * shape_scale(g)
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -72,27 +104,13 @@ class Muon(torch.optim.Optimizer):
             offset = 0
             for i, p in enumerate(params):
                 if i % world == rank and p.grad is not None:
-                    g = p.grad
-                    state = self.state[p]
-                    if "momentum_buffer" not in state:
-                        state["momentum_buffer"] = torch.zeros_like(g)
-                    buf = state["momentum_buffer"]
-                    buf.mul_(group["momentum"]).add_(g)
-                    if group["nesterov"]:
-                        g = g.add(buf, alpha=group["momentum"])
-                    else:
-                        g = buf
-                    g = newton_schulz(g, group["backend_steps"], coeffs=group["coeffs"])
-                    if group["row_norm"]:
-                        g = row_normalize(g)
-                    g = g * max(1.0, g.size(0) / g.size(1)) ** 0.5
-                    flat[offset : offset + p.numel()] = g.reshape(-1).to(flat.dtype)
+                    flat[offset : offset + p.numel()] = self._update(p, group).reshape(-1).to(flat.dtype)
                 offset += p.numel()
             if distributed:
                 dist.all_reduce(flat, op=dist.ReduceOp.SUM)
             offset = 0
             for p in params:
-                if group["weight_decay"] > 0:
+                if group["weight_decay"] > 0 and p.grad is not None:
                     p.mul_(1 - group["lr"] * group["weight_decay"])
                 p.add_(flat[offset : offset + p.numel()].view_as(p).to(p.dtype), alpha=-group["lr"])
                 offset += p.numel()

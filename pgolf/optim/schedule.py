@@ -1,11 +1,19 @@
-"""Learning-rate and momentum schedules of the baseline.
+"""Learning-rate and momentum schedules.
 
-The LR multiplier is 1 until the warm-down, then falls linearly to 0. With a wall clock the
-warm-down is measured in time: it starts when the remaining time equals ``warmdown_iters``
-average steps, so a run of any speed ends its warm-down exactly as the clock runs out.
+``baseline``: the LR multiplier is 1 until the warm-down, then falls linearly to 0. With a wall
+clock the warm-down is measured in time: it starts when the remaining time equals
+``warmdown_iters`` average steps, so a run of any speed ends its warm-down exactly as the clock
+runs out.
+
+``fraction`` (the record's): the multiplier is a function of the training fraction f (elapsed
+time over the clock's budget, or steps over iterations without a clock): 1 until the last
+``warmdown_frac`` of training, then ``(1 - f) / warmdown_frac``. With either schedule the
+multiplier never goes below ``min_lr_frac`` (a clamp: ``max(mult, min_lr_frac)``).
 """
 
 from __future__ import annotations
+
+LR_SCHEDULES = ("baseline", "fraction")
 
 
 def lr_multiplier(step: int, elapsed_ms: float, iterations: int, warmdown_iters: int, max_wallclock_ms: float) -> float:
@@ -28,13 +36,16 @@ def muon_momentum(step: int, start: float, end: float, warmup_steps: int) -> flo
     return (1 - frac) * start + frac * end
 
 
-# ---- issue 3: the record's schedule by training-time fraction ---------------------------------
-
 def training_fraction(step: int, elapsed_ms: float, iterations: int, max_wallclock_ms: float) -> float:
-    """How far through training we are: by the clock when there is one, else by steps."""
+    """How far through training we are, in [0, 1]: by the clock when there is one, else by steps."""
     if max_wallclock_ms > 0:
         return min(elapsed_ms / max_wallclock_ms, 1.0)
     return min(step / max(iterations, 1), 1.0)
+
+
+def loop_enabled(cfg, step: int, elapsed_ms: float, cap_ms: float) -> bool:
+    """Whether depth recurrence is on: once the training fraction reaches ``loop_enable_frac``."""
+    return cfg.loop_extra > 0 and training_fraction(step, elapsed_ms, cfg.iterations, cap_ms) >= cfg.loop_enable_frac
 
 
 def fraction_multiplier(frac: float, warmdown_frac: float) -> float:
@@ -45,7 +56,7 @@ def fraction_multiplier(frac: float, warmdown_frac: float) -> float:
 
 
 def lr_for(cfg, step: int, elapsed_ms: float, cap_ms: float | None = None) -> float:
-    """The LR multiplier the config asks for, lifted by the ``min_lr_frac`` floor.
+    """The LR multiplier the config asks for, clamped from below at ``min_lr_frac``.
 
     ``cap_ms`` is the training clock's budget (default: the whole wall-clock cap; training
     passes the cap less any GPTQ calibration reserve).
@@ -56,6 +67,5 @@ def lr_for(cfg, step: int, elapsed_ms: float, cap_ms: float | None = None) -> fl
     elif cfg.lr_schedule == "baseline":
         mult = lr_multiplier(step, elapsed_ms, cfg.iterations, cfg.warmdown_iters, cap_ms)
     else:
-        raise ValueError(f"lr_schedule {cfg.lr_schedule!r}: choose baseline or fraction")
-    floor = cfg.min_lr_frac
-    return floor + (1 - floor) * mult if floor > 0 else mult
+        raise ValueError(f"lr_schedule {cfg.lr_schedule!r}: choose {' or '.join(LR_SCHEDULES)}")
+    return max(mult, cfg.min_lr_frac)

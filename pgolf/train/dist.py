@@ -66,3 +66,20 @@ def micro_batch(cfg: Config, world: int) -> tuple[int, int]:
             f"of whole train_seq_len={cfg.train_seq_len} sequences"
         )
     return accum, local
+
+
+def average_gradients(params) -> None:
+    """Average every ``.grad`` over the ranks in place: one all-reduce per gradient dtype."""
+    by_dtype: dict[torch.dtype, list[torch.Tensor]] = {}
+    for p in params:
+        if p.grad is not None:
+            by_dtype.setdefault(p.grad.dtype, []).append(p.grad)
+    world = dist.get_world_size()
+    for grads in by_dtype.values():
+        flat = torch.cat([g.reshape(-1) for g in grads])
+        dist.all_reduce(flat, op=dist.ReduceOp.SUM)  # gloo has no AVG
+        flat /= world
+        offset = 0
+        for g in grads:
+            g.copy_(flat[offset : offset + g.numel()].view_as(g))
+            offset += g.numel()

@@ -25,7 +25,7 @@ from pgolf.artifact.size import code_bytes, size_report
 from pgolf.config import Config
 from pgolf.data.bytes import load_table
 from pgolf.data.sidecar import target_bytes_for
-from pgolf.data.loader import BatchLoader
+from pgolf.data.loader import train_loader
 from pgolf.data.shards import load_split
 from pgolf.errors import PgolfError
 from pgolf.eval.score import score_stream
@@ -33,11 +33,10 @@ from pgolf.eval.strategy import evaluate_model
 from pgolf.model import build_model
 from pgolf.optim.build import build_optimizers
 from pgolf.optim.ema import EMA
-from pgolf.optim.schedule import lr_for, muon_momentum, training_fraction
+from pgolf.optim.schedule import loop_enabled, lr_for, muon_momentum
 from pgolf.optim.muon import Muon
 from pgolf.quant.calibrate import calibrate, train_budget_ms
 from pgolf.train import dist as pdist
-from pgolf.train.doc_loader import DocAlignedLoader
 from pgolf.train.runlog import RunLog, code_version, environment, new_run_id
 
 ARTIFACT_NAME = "model.pgolf"
@@ -107,8 +106,7 @@ class Trainer:
                     if ctx.distributed else core)
         self.opts = build_optimizers(self.model, cfg)
         self.accum, self.local_tokens = pdist.micro_batch(cfg, ctx.world_size)
-        self.loader = (DocAlignedLoader(cfg.data_path, ctx.rank, ctx.world_size, cfg.vocab_size, cfg.bos_id)
-                       if cfg.train_align_bos else BatchLoader(cfg.data_path, ctx.rank, ctx.world_size, cfg.vocab_size))
+        self.loader = train_loader(cfg, ctx.rank, ctx.world_size)
         self.autocast = (
             torch.autocast("cuda", dtype=torch.bfloat16) if ctx.device.type == "cuda" else contextlib.nullcontext()
         )
@@ -119,19 +117,20 @@ class Trainer:
         cfg = self.cfg
         if cfg.loop_extra <= 0 or self.model.loop_active:
             return
-        frac = training_fraction(step, elapsed_ms, cfg.iterations, schedule_budget_ms(cfg))
-        self.model.loop_active = _any_rank(frac >= cfg.loop_enable_frac, self.ctx.device)
+        self.model.loop_active = _any_rank(loop_enabled(cfg, step, elapsed_ms, schedule_budget_ms(cfg)), self.ctx.device)
 
     def step(self, step: int, elapsed_ms: float) -> torch.Tensor:
         cfg = self.cfg
         for opt in self.opts:
             opt.zero_grad(set_to_none=True)
         self._update_loop(step, elapsed_ms)
+        # grad_clip_scope=rank: each rank clips its own gradient, then the ranks average them
+        rank_clip = cfg.grad_clip_norm > 0 and cfg.grad_clip_scope == "rank" and self.ctx.distributed
         total = torch.zeros((), device=self.ctx.device)
         for micro in range(self.accum):
             x, y = self.loader.next_batch(self.local_tokens, cfg.train_seq_len, self.ctx.device)
-            last = micro == self.accum - 1
-            sync = contextlib.nullcontext() if (last or not self.ctx.distributed) else self.net.no_sync()
+            reduce_now = micro == self.accum - 1 and not rank_clip
+            sync = contextlib.nullcontext() if (reduce_now or not self.ctx.distributed) else self.net.no_sync()
             with sync:
                 with self.autocast:
                     loss = self.net(x, y)
@@ -146,6 +145,8 @@ class Trainer:
                     group["momentum"] = momentum
         if cfg.grad_clip_norm > 0:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip_norm)
+        if rank_clip:
+            pdist.average_gradients(self.model.parameters())
         for opt in self.opts:
             opt.step()
         if self.ema is not None:

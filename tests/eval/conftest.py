@@ -26,7 +26,7 @@ def tiny_model(tiny_cfg):
     from pgolf.train.loop import Trainer
 
     before = torch.get_num_threads()
-    torch.set_num_threads(1)  # faster on a shared CPU; restored so later tests see the default
+    torch.set_num_threads(1)  # the same weights on any machine; later tests get the threads back
     try:
         tr = Trainer(tiny_cfg, DistContext())
         for step in range(tiny_cfg.iterations):

@@ -1,0 +1,40 @@
+"""Attention segments of a packed token row: a new one at every BOS, at the row start, and every
+``max_len`` tokens inside a long document.
+
+In a packed row (documents back to back, see ``data/loader.py``) a token may attend only to
+earlier tokens of its own segment. A segment starts at every BOS; the row's first tokens, when
+the row begins inside a document, form a segment of their own; with ``max_len > 0`` a document
+longer than ``max_len`` is cut into pieces of ``max_len`` tokens counted from its start (from the
+row start for the leading piece). This is the segmentation the record's training run passes to
+its variable-length attention as ``cu_seqlens``. Everything here is computed from the ids alone.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def segment_starts(ids: torch.Tensor, bos_id: int, max_len: int = 0) -> torch.Tensor:
+    """Boolean (..., T): True where a segment starts."""
+    T = ids.size(-1)
+    pos = torch.arange(T, device=ids.device).expand_as(ids)
+    is_bos = ids == bos_id
+    starts = is_bos | (pos == 0)
+    if max_len > 0:
+        doc_start = torch.where(is_bos, pos, torch.zeros_like(pos)).cummax(dim=-1).values
+        starts = starts | ((pos - doc_start) % max_len == 0)
+    return starts
+
+
+def segment_ids(ids: torch.Tensor, bos_id: int, max_len: int = 0) -> torch.Tensor:
+    """(..., T) segment index of each position (0 for the row's first segment, +1 at each start)."""
+    return segment_starts(ids, bos_id, max_len).cumsum(dim=-1) - 1
+
+
+def cu_seqlens(ids: torch.Tensor, bos_id: int, max_len: int = 0) -> torch.Tensor:
+    """int32 boundaries ``[0, s1, ..., T]`` of the segments of one row (1-D ids)."""
+    if ids.dim() != 1:
+        raise ValueError(f"cu_seqlens takes one row of ids, got shape {tuple(ids.shape)}")
+    starts = segment_starts(ids, bos_id, max_len).nonzero().flatten()
+    end = torch.tensor([ids.numel()], device=ids.device)
+    return torch.cat([starts, end]).to(torch.int32)
