@@ -14,10 +14,23 @@ from pgolf.errors import PgolfError
 __version__ = "0.1.0"
 
 
-def build_model(cfg: Config):
+def build_model(cfg: Config, device=None):
     from pgolf.model import build_model as _build
 
-    return _build(cfg)
+    return _build(cfg, device)
 
 
-__all__ = ["Config", "PgolfError", "build_model", "load_config", "__version__"]
+def load_reference_weights(model, state_dict) -> None:
+    from pgolf.model.reference import load_reference_weights as _load
+
+    _load(model, state_dict)
+
+
+def config_from_log(path) -> Config:
+    from pgolf.config_log import config_from_log as _from_log
+
+    return _from_log(path)
+
+
+__all__ = ["Config", "PgolfError", "build_model", "config_from_log", "load_config", "load_reference_weights",
+           "__version__"]

@@ -90,7 +90,7 @@ class Trainer:
     def __init__(self, cfg: Config, ctx: pdist.DistContext):
         self.cfg, self.ctx = cfg, ctx
         torch.manual_seed(cfg.seed)
-        self.model = build_model(cfg).to(ctx.device)
+        self.model = build_model(cfg, ctx.device)
         core = (torch.compile(self.model, dynamic=False, fullgraph=cfg.compile_fullgraph)
                 if _use_compile(cfg, ctx.device) else self.model)
         self.net = (DDP(core, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None,
