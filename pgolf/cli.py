@@ -18,6 +18,7 @@ from pgolf.errors import PgolfError
 COMMAND_MODULES = [
     "pgolf.run",
     "pgolf.data.commands",
+    "pgolf.model.commands",
     "pgolf.train.commands",
     "pgolf.eval.commands",
     "pgolf.referee.commands",
@@ -32,6 +33,7 @@ examples:
   pgolf data fetch --variant sp1024 --train-shards 1 --dest data
   pgolf train --preset baseline seed=7        any Config field as key=value
   pgolf eval runs/<id>/model.pgolf --json     score an artifact in a fresh process
+  pgolf import RECORD_DIR --checkpoint final_model.pt   a record's config and weights as a run folder
 Run `pgolf COMMAND --help` for each command's options.
 """
 

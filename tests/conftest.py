@@ -10,6 +10,10 @@ REPO = Path(__file__).resolve().parents[1]
 MINI = (REPO / ".." / "shared" / "fineweb-mini" / "datasets").resolve()
 MINI_DATASET = MINI / "datasets" / "fineweb10B_sp1024"
 MINI_TOKENIZER = MINI / "tokenizers" / "fineweb_1024_bpe.model"
+# the record's CaseOps sp8192 data, small (../shared/fineweb-mini-caseops/README.md)
+MINI_CASEOPS = (REPO / ".." / "shared" / "fineweb-mini-caseops" / "datasets").resolve()
+MINI_CASEOPS_DATASET = MINI_CASEOPS / "datasets" / "fineweb10B_sp8192_lossless_caps_caseops_v1_reserved"
+MINI_CASEOPS_TOKENIZER = MINI_CASEOPS / "tokenizers" / "fineweb_8192_bpe_lossless_caps_caseops_v1_reserved.model"
 
 
 @pytest.fixture(scope="session")

@@ -27,6 +27,7 @@ from pgolf.data.shards import load_split
 from pgolf.eval.score import score_stream
 from pgolf.eval.strategy import evaluate_model
 from pgolf.model import build_model
+from pgolf.model.checkpoint import CHECKPOINT_NAME, save_checkpoint
 from pgolf.optim.build import build_optimizers
 from pgolf.optim.ema import EMA
 from pgolf.optim.schedule import lr_for, muon_momentum, training_fraction
@@ -37,7 +38,6 @@ from pgolf.train.doc_loader import DocAlignedLoader
 from pgolf.train.runlog import RunLog, code_version, environment, new_run_id
 
 ARTIFACT_NAME = "model.pgolf"
-CHECKPOINT_NAME = "checkpoint.pt"
 
 
 def _sync(device: torch.device) -> None:
@@ -270,7 +270,7 @@ def export_and_score(model, cfg: Config, ctx, run_dir: Path, log: RunLog, val_to
     """Save the raw checkpoint and the artifact (main rank), then score the artifact as eval would."""
     artifact = run_dir / ARTIFACT_NAME
     if ctx.is_main:
-        torch.save({"config": cfg.to_dict(), "model": model.state_dict()}, run_dir / CHECKPOINT_NAME)
+        save_checkpoint(run_dir / CHECKPOINT_NAME, cfg.to_dict(), model.state_dict())
         export_model(model, cfg, artifact, hessians)
     if ctx.distributed:
         dist.barrier()
