@@ -204,3 +204,25 @@ def test_bad_layer_options_are_one_line_errors():
         load_config("tiny", attn_backend="flash")
     with pytest.raises(PgolfError, match="rope_dims"):  # also when a model is built from an unchecked Config
         pgolf.build_model(Config(num_layers=2, rope_dims=3))
+
+
+def test_record_init():
+    """Orthogonal Q, K, V and MLP up; zero output projections; N(0, 0.005) tied embedding; the
+    attention gate and SmearGate closed-form at init (W = 0, lambda = 0); lanes 1.1 and 1."""
+    torch.manual_seed(0)
+    cfg = load_config("record", smoke=True, model_dim=64, num_heads=4, num_kv_heads=2)
+    model = pgolf.build_model(cfg, "cpu")
+    b = model.blocks[1]
+    for w in (b.attn.c_q.weight, b.attn.c_k.weight, b.attn.c_v.weight):  # orthonormal rows
+        torch.testing.assert_close(w @ w.T, torch.eye(w.size(0)), atol=1e-5, rtol=0)
+    w = b.mlp.fc.weight  # (hidden, dim): orthonormal columns
+    torch.testing.assert_close(w.T @ w, torch.eye(w.size(1)), atol=1e-5, rtol=0)
+    assert not b.attn.proj.weight.any() and not b.mlp.proj.weight.any()
+    assert model.tok_emb.weight.dtype == torch.float32  # bf16 storage is for CUDA only
+    assert abs(model.tok_emb.weight.std().item() - 0.005) < 2e-4
+    assert not b.attn.gate.any() and not model.smear.weight.any() and not model.smear.lam.any()
+    assert bool((model.lane_resid == 1.1).all()) and bool((model.lane_post == 1.0).all())
+    assert not model.skip_gates.any() and bool((model.skip_weights == 1.0).all())
+    # the baseline keeps PyTorch's default init: not orthogonal
+    w = pgolf.build_model(load_config("tiny", model_dim=64)).blocks[0].attn.c_q.weight
+    assert (w @ w.T - torch.eye(64)).abs().max() > 0.1
