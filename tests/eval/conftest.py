@@ -25,10 +25,12 @@ def tiny_model(tiny_cfg):
     from pgolf.train.dist import DistContext
     from pgolf.train.loop import Trainer
 
+    before = torch.get_num_threads()
     torch.set_num_threads(1)
     tr = Trainer(tiny_cfg, DistContext())
     for step in range(tiny_cfg.iterations):
         tr.step(step, 0.0)
+    torch.set_num_threads(before)  # later tests compare against fresh processes at the default count
     return tr.model.eval()
 
 
