@@ -6,6 +6,9 @@ Notebook API::
     cfg = pgolf.load_config("cpu-demo", num_layers=2)
     model = pgolf.build_model(cfg)
     logits = model.forward_logits(ids)   # float32 (B, T, vocab)
+
+    cfg = pgolf.config_from_log("records/.../train_seed42.log")   # a record's config
+    pgolf.load_reference_weights(model, torch.load("final_model.pt"))   # and its weights
 """
 
 from pgolf.config import Config, load_config
@@ -14,10 +17,23 @@ from pgolf.errors import PgolfError
 __version__ = "0.1.0"
 
 
-def build_model(cfg: Config):
+def build_model(cfg: Config, device=None):
     from pgolf.model import build_model as _build
 
-    return _build(cfg)
+    return _build(cfg, device)
 
 
-__all__ = ["Config", "PgolfError", "build_model", "load_config", "__version__"]
+def load_reference_weights(model, state_dict) -> None:
+    from pgolf.model.reference import load_reference_weights as _load
+
+    _load(model, state_dict)
+
+
+def config_from_log(path, strict: bool = True) -> Config:
+    from pgolf.config_log import config_from_log as _from_log
+
+    return _from_log(path, strict)
+
+
+__all__ = ["Config", "PgolfError", "build_model", "config_from_log", "load_config", "load_reference_weights",
+           "__version__"]

@@ -18,6 +18,7 @@ from pgolf.errors import PgolfError
 COMMAND_MODULES = [
     "pgolf.run",
     "pgolf.data.commands",
+    "pgolf.model.commands",
     "pgolf.train.commands",
     "pgolf.eval.commands",
     "pgolf.referee.commands",
@@ -36,6 +37,7 @@ examples:
   pgolf eval runs/<id>/model.pgolf --json     score an artifact in a fresh process
   pgolf plot runs/<id> --out curves.png       loss and val_bpb curves (needs pgolf[plots])
   pgolf doctor                                what this machine can run, what is missing
+  pgolf import RECORD_DIR --checkpoint final_model.pt   a record's config and weights as a run folder
 Run `pgolf COMMAND --help` for each command's options.
 """
 

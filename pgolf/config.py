@@ -101,33 +101,36 @@ class Config:
     artifact_codecs: str = "zlib,lzma,zstd,brotli"  # each group takes the smallest
     artifact_row_reorder: bool = False
 
-    # ---- issue 3: record-class training stack ----------------------------------------------
-    # Every default below is "off" and reproduces the baseline exactly (docs/record.md).
+    # ---- record-class model (docs/record.md) --------------------------------------------------
+    # Every default below is "off" and keeps the official baseline's model.
     # shape
     mlp_act: str = "relu2"  # relu2 | leaky_relu2
     mlp_leaky_slope: float = 0.5
     loop_start: int = 0  # depth recurrence: layers [loop_start, loop_end) run loop_extra more times
-    loop_end: int = 0
+    loop_end: int = 0  # exclusive (the record's log prints the last looped layer: loop_end - 1)
     loop_extra: int = 0  # 0 = off
     loop_enable_frac: float = 0.0  # training fraction at which the loop switches on (always on at eval)
-    parallel_from: int = -1  # -1 = off; from this layer on attention and MLP read separate lanes
-    unet_skip_gates: bool = False  # learned sigmoid gate on each U-Net skip
+    parallel_from: int = -1  # -1 = off; decoder layers from this one on run attention and MLP in two lanes
+    unet_skip_gates: bool = False  # each U-Net skip interpolates: x <- lerp(w * skip, x, sigmoid(g))
     ln_scale: bool = False  # scale each block's normed input by 1/sqrt(layer+1)
+    orthogonal_init: bool = False  # orthogonal Q, K, V and MLP up-projections (baseline: PyTorch default)
+    embed_bf16: bool = False  # on CUDA the token embedding is stored in bf16 (so the residual stream is bf16)
     # attention
     rope_dims: int = 0  # 0 = rotate the whole head; r = rotate only the first r dims
     xsa_last_n: int = 0  # XSA on the last n layers (0 = off)
-    attn_gate: bool = False  # per-head sigmoid output gate from the first attn_gate_dims dims
-    attn_gate_dims: int = 12
+    attn_gate: bool = False  # per-head output gate sigmoid(attn_gate_scale * W x[:gate_window]), W = 0 at init
+    attn_gate_scale: float = 0.5
+    gate_window: int = 12  # residual dims read by the attention gate and the SmearGate
     doc_isolation: bool = False  # no attention across a BOS boundary
     bos_id: int = 1
     attn_window: int = 0  # sliding attention window in tokens (0 = full causal)
-    attn_backend: str = "auto"  # auto (flex on CUDA when masked) | sdpa | flex
+    attn_backend: str = "auto"  # auto | sdpa | flex | varlen (see model/masks.py)
     # token mixing
-    smear_gate: bool = False  # gated add of the previous token's embedding (never across BOS)
-    smear_gate_dims: int = 12
+    smear_gate: bool = False  # x_t += lam * sigmoid(W x_t[:gate_window]) * x_{t-1}, never across a BOS
     bigram_buckets: int = 0  # BigramHash table rows (0 = off)
     bigram_dim: int = 128
     value_embed_last_n: int = 0  # value embeddings added to v in the last n layers (0 = off)
+    # ---- record-class training stack ---------------------------------------------------------
     # optimizer and schedule
     muon_coeffs: str = "baseline"  # baseline (fixed quintic) | polar_express (per-step)
     muon_row_norm: bool = False  # scale every row of the Nesterov update to unit norm before Newton-Schulz
@@ -242,19 +245,24 @@ PRESETS: dict[str, dict[str, Any]] = {
         muon_momentum_warmup_steps=3,
         compile="off",
     ),
-    # issue 3: the 2026-04-27 record's model and optimizer at sp1024 (docs/record.md). Its int6 /
-    # GPTQ export and tokenizer are other issues; the int8 export of 11x512 MLP4x is over the cap.
+    # The 2026-04-27 record (1.0611 BPB), read from the hyperparameter dump of its train_seed42.log
+    # (docs/record.md): its CaseOps sp8192 data, batch and model.
     "record": dict(
+        # data and batch: CaseOps sp8192, 786,432 tokens of 2,048-token sequences per step
+        vocab_size=8192,
+        data_path="data/datasets/fineweb10B_sp8192_lossless_caps_caseops_v1_reserved",
+        tokenizer_path="data/tokenizers/fineweb_8192_bpe_lossless_caps_caseops_v1_reserved.model",
+        train_seq_len=2048, eval_seq_len=2048, train_batch_tokens=786432, val_loss_every=0,
+        train_log_every=500,
         # shape: 11 x 512, MLP 4x LeakyReLU(0.5)^2, layers 3-5 looped twice (17 virtual), lanes from 8
         num_layers=11, mlp_mult=4.0, mlp_act="leaky_relu2", mlp_leaky_slope=0.5,
         loop_start=3, loop_end=6, loop_extra=2, loop_enable_frac=0.35,
-        parallel_from=8, unet_skip_gates=True, ln_scale=True,
+        parallel_from=8, unet_skip_gates=True, ln_scale=True, orthogonal_init=True, embed_bf16=True,
         # attention and token mixing
-        rope_dims=16, xsa_last_n=11, qk_gain_init=5.0, attn_gate=True, doc_isolation=True,
-        smear_gate=True, bigram_buckets=2048,
-        # data, clock, optimizer, schedule, EMA, compile (the log's hyperparameter dump)
-        train_loader="packed", train_seq_len=2048, train_batch_tokens=786432, gptq_reserve_seconds=0.5,
-        train_log_every=500, val_loss_every=0,
+        rope_dims=16, xsa_last_n=11, qk_gain_init=5.0, attn_gate=True, attn_gate_scale=0.5, gate_window=12,
+        doc_isolation=True, smear_gate=True,
+        # loader, clock, optimizer, schedule, EMA, compile (the log's hyperparameter dump)
+        train_loader="packed", gptq_reserve_seconds=0.5,
         tied_embed_lr=0.03, matrix_lr=0.026, scalar_lr=0.02, beta2=0.99,
         muon_momentum=0.97, muon_momentum_warmup_start=0.92, muon_momentum_warmup_steps=1500,
         muon_coeffs="polar_express", muon_row_norm=True, muon_weight_decay=0.095,
@@ -293,8 +301,8 @@ def _shrink(cfg: Config) -> Config:
     new_hd = smoke["model_dim"] // smoke["num_heads"]
     if 0 < cfg.rope_dims < old_hd:
         smoke["rope_dims"] = max(2, 2 * round(cfg.rope_dims * new_hd / old_hd / 2))
-    for name in ("attn_gate_dims", "smear_gate_dims"):
-        smoke[name] = min(getattr(cfg, name), smoke["model_dim"])
+    smoke["gate_window"] = min(cfg.gate_window, smoke["model_dim"])
+    smoke["eval_seq_len"] = 0  # = the smoke train_seq_len
     return apply_overrides(cfg, smoke)
 
 
@@ -386,6 +394,8 @@ def _optim_problems(cfg: Config) -> list[str]:
 
 def validate(cfg: Config) -> Config:
     """One-line errors for settings that cannot work, before any run folder or training step."""
+    from pgolf.model.layout import layout_problems
+    from pgolf.model.masks import BACKENDS
     from pgolf.model.mlp import ACTIVATIONS
     from pgolf.quant.scheme import SCHEMES
 
@@ -409,6 +419,10 @@ def validate(cfg: Config) -> Config:
     if cfg.wallclock_guard and cfg.iterations < 1:
         problems.append("wallclock_guard=true needs iterations >= 1 (the steps bound the run)")
     problems += _optim_problems(cfg)
+    if cfg.attn_backend not in BACKENDS:
+        problems.append(f"attn_backend={cfg.attn_backend!r}; choose from {', '.join(BACKENDS)}")
+    if not problems:  # layer-indexed options need a valid shape first
+        problems += layout_problems(cfg)
     if problems:
         raise PgolfError("config: " + "; ".join(problems))
     return cfg

@@ -13,6 +13,10 @@ MINI_TOKENIZER = MINI / "tokenizers" / "fineweb_1024_bpe.model"
 # A child process that runs longer than this has hung: a guard against hangs, never a speed test
 # (tests must pass on a slow or busy machine).
 HANG_TIMEOUT = 1800
+# the record's CaseOps sp8192 data, small (../shared/fineweb-mini-caseops/README.md)
+MINI_CASEOPS = (REPO / ".." / "shared" / "fineweb-mini-caseops" / "datasets").resolve()
+MINI_CASEOPS_DATASET = MINI_CASEOPS / "datasets" / "fineweb10B_sp8192_lossless_caps_caseops_v1_reserved"
+MINI_CASEOPS_TOKENIZER = MINI_CASEOPS / "tokenizers" / "fineweb_8192_bpe_lossless_caps_caseops_v1_reserved.model"
 
 
 @pytest.fixture(scope="session")

@@ -27,6 +27,6 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn
 
     qstate, config = read_artifact(path)
     cfg = Config.from_dict(config)
-    model = build_model(cfg)
+    model = build_model(cfg, device)
     model.load_state_dict(dequantize_state_dict(qstate), strict=True)
-    return model.to(device).eval(), cfg
+    return model.eval(), cfg

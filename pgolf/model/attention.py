@@ -3,7 +3,8 @@ the record's options, each off by default:
 
 - partial RoPE: rotate only the first ``rope_dims`` dims of each head, the rest carry no position;
 - XSA: remove from each head's output its component along that position's own value vector;
-- output gate: a per-head sigmoid gate computed from the first ``gate_dims`` residual dims;
+- output gate: per head, y_h *= sigmoid(gate_scale * W_h . x[:gate_dims]), W zero-initialised
+  (every head starts at half its output: the record's sparse attention gate);
 - value embeddings: a token embedding (passed in as ``ve``) added to the values;
 - masks: document isolation and sliding windows come in as ``mask`` (see ``masks.py``).
 """
@@ -46,7 +47,8 @@ def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch
 
 class CausalSelfAttention(nn.Module):
     def __init__(self, dim: int, num_heads: int, num_kv_heads: int, rope_base: float, qk_gain_init: float,
-                 rope_dims: int = 0, xsa: bool = False, gate_dims: int = 0, value_embed: bool = False):
+                 rope_dims: int = 0, xsa: bool = False, gate_dims: int = 0, gate_scale: float = 0.5,
+                 value_embed: bool = False):
         super().__init__()
         if dim % num_heads or num_heads % num_kv_heads:
             raise ValueError(f"model_dim {dim}, num_heads {num_heads}, num_kv_heads {num_kv_heads} do not divide")
@@ -64,8 +66,8 @@ class CausalSelfAttention(nn.Module):
             raise ValueError(f"rope_dims {rope_dims} must be even")
         self.rotary = Rotary(self.rope_dims, rope_base)
         self.xsa = xsa
-        self.gate_dims = gate_dims
-        if gate_dims:  # zero init: every gate starts at sigmoid(0) * 2 = 1
+        self.gate_dims, self.gate_scale = gate_dims, gate_scale
+        if gate_dims:
             self.gate = nn.Parameter(torch.zeros(num_heads, gate_dims))
             self.gate.optim_group = "scalar"
         self.ve_gain = nn.Parameter(torch.ones(1)) if value_embed else None
@@ -100,6 +102,6 @@ class CausalSelfAttention(nn.Module):
             y = self._remove_self_value(y, v)
         y = y.transpose(1, 2)
         if self.gate_dims:
-            g = 2 * torch.sigmoid(F.linear(x[..., : self.gate_dims], self.gate.to(x.dtype)))
+            g = torch.sigmoid(self.gate_scale * F.linear(x[..., : self.gate_dims], self.gate.to(x.dtype)))
             y = y * g[..., None]
         return self.proj(y.reshape(B, T, C))

@@ -19,16 +19,18 @@ def first_of_doc(ids: torch.Tensor, bos_id: int) -> torch.Tensor:
 
 
 class SmearGate(nn.Module):
-    """x_t += g_t * x_{t-1}, with g_t = sigmoid(w . x_t[:k] + b) and g_t = 0 at a document start."""
+    """x_t += lam * sigmoid(w . x_t[:k]) * x_{t-1}, nothing at a document start.
+
+    ``w`` and ``lam`` start at zero, so the gate starts closed (the record's SmearGate)."""
 
     def __init__(self, gate_dims: int, bos_id: int):
         super().__init__()
         self.gate_dims, self.bos_id = gate_dims, bos_id
         self.weight = nn.Parameter(torch.zeros(gate_dims))
-        self.bias = nn.Parameter(torch.full((1,), -2.0))  # starts as a light smear (g ~ 0.12)
+        self.lam = nn.Parameter(torch.zeros(1))
 
     def forward(self, x: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
-        g = torch.sigmoid(x[..., : self.gate_dims] @ self.weight.to(x.dtype) + self.bias.to(x.dtype))
+        g = self.lam.to(x.dtype) * torch.sigmoid(x[..., : self.gate_dims] @ self.weight.to(x.dtype))
         g = g.masked_fill(first_of_doc(ids, self.bos_id), 0.0)
         prev = F.pad(x[:, :-1], (0, 0, 1, 0))
         return x + g[..., None] * prev

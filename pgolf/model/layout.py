@@ -1,51 +1,75 @@
-"""The order blocks run in: depth recurrence and where the U-Net skips and lanes attach.
+"""The order blocks run in: depth recurrence, the U-Net halves and where the lanes start.
 
 Without recurrence the order is 0..L-1. With it, layers ``[loop_start, loop_end)`` run
-``loop_extra`` more times right after their first pass (weights shared), e.g. 11 layers with
-3..5 looped twice give 17 virtual layers: 0 1 2 3 4 5 3 4 5 3 4 5 6 7 8 9 10.
-The U-Net stays physical: an encoder layer's skip is its output on its last pass, and a decoder
-layer takes it on its first pass after that (a later pass when the loop crosses the middle), so
-every skip is used exactly once.
+``loop_extra`` more times right after their first pass (weights shared): 11 layers with 3..5
+looped twice give 17 *virtual* layers, 0 1 2 3 4 5 3 4 5 3 4 5 6 7 8 9 10.
+
+The U-Net is drawn over the virtual sequence: its first half (rounded down) is the encoder, the
+rest the decoder, and decoder step d takes the output of encoder step (n_enc - 1 - d) through
+skip weight d. With the record's loop that is 8 encoder and 9 decoder steps, 8 skips: v7->v8,
+v6->v9, ..., v0->v15. Until the loop switches on, the physical halves run (5 + 6 layers) and the
+first 5 skip weights are used.
+
+Parallel lanes start at the first decoder step whose layer is >= ``parallel_from``; every later
+step must be in lanes too, and no encoder step may reach that layer.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from functools import lru_cache
 
 from pgolf.config import Config
 from pgolf.errors import PgolfError
 
 
-class Step(NamedTuple):
-    layer: int
-    first: bool  # first pass of this layer
-    last: bool  # last pass of this layer
+@lru_cache(maxsize=None)
+def virtual_layers(num_layers: int, loop_start: int, loop_end: int, loop_extra: int,
+                   looping: bool) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """(encoder steps, decoder steps): the physical layer of each virtual layer, in order."""
+    if looping and loop_extra > 0:
+        seq = [*range(loop_end), *list(range(loop_start, loop_end)) * loop_extra, *range(loop_end, num_layers)]
+        half = len(seq) // 2
+    else:
+        seq, half = list(range(num_layers)), num_layers // 2
+    return tuple(seq[:half]), tuple(seq[half:])
 
 
-def layer_order(num_layers: int, loop_start: int, loop_end: int, loop_extra: int, looping: bool) -> list[Step]:
-    if not looping or loop_extra <= 0:
-        return [Step(i, True, True) for i in range(num_layers)]
-    loop = list(range(loop_start, loop_end))
-    seq = list(range(loop_end)) + loop * loop_extra + list(range(loop_end, num_layers))
-    out, seen = [], set()
-    for n, i in enumerate(seq):
-        out.append(Step(i, i not in seen, i not in seq[n + 1 :]))
-        seen.add(i)
+def halves(cfg: Config, looping: bool) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    return virtual_layers(cfg.num_layers, cfg.loop_start, cfg.loop_end, cfg.loop_extra, looping)
+
+
+def num_skips(cfg: Config) -> int:
+    """Skip weights the model holds: one per decoder step that has an encoder step to pair with,
+    counted on the longest (looped) sequence."""
+    enc, dec = halves(cfg, looping=cfg.loop_extra > 0)
+    return min(len(enc), len(dec))
+
+
+def layout_problems(cfg: Config) -> list[str]:
+    """What is wrong with the layer-indexed and size options (empty when they fit the model)."""
+    L, out = cfg.num_layers, []
+    if cfg.loop_extra > 0 and not (0 <= cfg.loop_start < cfg.loop_end <= L):
+        return [f"loop layers [{cfg.loop_start}, {cfg.loop_end}) are not a range inside 0..{L}"]
+    if cfg.parallel_from >= L:
+        out.append(f"parallel_from={cfg.parallel_from} must be < num_layers={L}")
+    elif cfg.parallel_from >= 0:
+        for looping in (False, True):
+            enc, dec = halves(cfg, looping)
+            lanes = [i >= cfg.parallel_from for i in dec]
+            if any(i >= cfg.parallel_from for i in enc) or lanes != sorted(lanes):
+                out.append(f"parallel_from={cfg.parallel_from}: the lanes must start in the decoder and "
+                           f"run to the end (encoder layers {list(enc)}, decoder layers {list(dec)})")
+                break
+    if cfg.gate_window > cfg.model_dim or cfg.gate_window < 1:
+        out.append(f"gate_window={cfg.gate_window} must be in 1..model_dim={cfg.model_dim}")
+    head_dim = cfg.model_dim // cfg.num_heads
+    if cfg.rope_dims < 0 or cfg.rope_dims % 2 or cfg.rope_dims > head_dim:
+        out.append(f"rope_dims={cfg.rope_dims} must be even and <= head_dim={head_dim}")
     return out
 
 
 def check_features(cfg: Config) -> None:
-    """One-line errors for layer-indexed and size options that do not fit the model."""
-    L = cfg.num_layers
-    if cfg.loop_extra > 0 and not (0 <= cfg.loop_start < cfg.loop_end <= L):
-        raise PgolfError(f"loop layers [{cfg.loop_start}, {cfg.loop_end}) are not a range inside 0..{L}")
-    if cfg.parallel_from >= L:
-        raise PgolfError(f"parallel_from={cfg.parallel_from} must be < num_layers={L}")
-    if cfg.loop_extra > 0 and cfg.loop_start < cfg.parallel_from < cfg.loop_end:
-        raise PgolfError(f"parallel_from={cfg.parallel_from} falls inside the loop [{cfg.loop_start}, "
-                         f"{cfg.loop_end}); the lanes must split before or after it")
-    for name in ("attn_gate_dims", "smear_gate_dims"):
-        if getattr(cfg, name) > cfg.model_dim:
-            raise PgolfError(f"{name}={getattr(cfg, name)} exceeds model_dim={cfg.model_dim}")
-    if cfg.rope_dims < 0 or cfg.rope_dims % 2 or cfg.rope_dims > cfg.head_dim:
-        raise PgolfError(f"rope_dims={cfg.rope_dims} must be even and <= head_dim={cfg.head_dim}")
+    """One-line error for layer-indexed and size options that do not fit the model."""
+    problems = layout_problems(cfg)
+    if problems:
+        raise PgolfError("config: " + "; ".join(problems))

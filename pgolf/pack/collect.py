@@ -3,7 +3,8 @@
 The set is discovered, not listed: starting from the packed entry point, every ``import`` of a
 ``pgolf`` module anywhere in a module's source (top level or inside a function) is followed,
 so a module another branch adds is bundled as soon as training, export or eval imports it.
-Interface-only modules (the CLI, ``*.commands``, the packer itself) are never bundled.
+Interface-only modules (the CLI, ``*.commands``, the packer itself, reading record logs and
+record weights) are never bundled.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ ROOT_PACKAGE = "pgolf"
 ENTRY = "pgolf.pack.entry"
 # Modules the packed file never needs: the command line and the tools around a run.
 EXCLUDED_PREFIXES = ("pgolf.cli", "pgolf.__main__", "pgolf.run", "pgolf.pack", "pgolf.referee",
-                     "pgolf.bench", "pgolf.submit")
+                     "pgolf.bench", "pgolf.submit", "pgolf.config_log", "pgolf.model.reference")
 
 
 def is_excluded(name: str) -> bool:

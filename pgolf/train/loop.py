@@ -31,6 +31,7 @@ from pgolf.errors import PgolfError
 from pgolf.eval.score import score_stream
 from pgolf.eval.strategy import evaluate_model
 from pgolf.model import build_model
+from pgolf.model.checkpoint import CHECKPOINT_NAME, save_checkpoint
 from pgolf.optim.build import build_optimizers
 from pgolf.optim.ema import EMA
 from pgolf.optim.schedule import loop_enabled, lr_for, muon_momentum
@@ -40,7 +41,6 @@ from pgolf.train import dist as pdist
 from pgolf.train.runlog import RunLog, code_version, environment, new_run_id
 
 ARTIFACT_NAME = "model.pgolf"
-CHECKPOINT_NAME = "checkpoint.pt"
 
 
 def _sync(device: torch.device) -> None:
@@ -98,7 +98,7 @@ class Trainer:
     def __init__(self, cfg: Config, ctx: pdist.DistContext):
         self.cfg, self.ctx = cfg, ctx
         torch.manual_seed(cfg.seed)
-        self.model = build_model(cfg).to(ctx.device)
+        self.model = build_model(cfg, ctx.device)
         core = (torch.compile(self.model, dynamic=False, fullgraph=cfg.compile_fullgraph)
                 if _use_compile(cfg, ctx.device) else self.model)
         self.net = (DDP(core, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None,
@@ -292,7 +292,7 @@ def export_and_score(model, cfg: Config, ctx, run_dir: Path, log: RunLog, val_to
     """Save the raw checkpoint and the artifact (main rank), then score the artifact as eval would."""
     artifact = run_dir / ARTIFACT_NAME
     if ctx.is_main:
-        torch.save({"config": cfg.to_dict(), "model": model.state_dict()}, run_dir / CHECKPOINT_NAME)
+        save_checkpoint(run_dir / CHECKPOINT_NAME, cfg.to_dict(), model.state_dict())
         export_model(model, cfg, artifact, hessians)
     if ctx.distributed:
         dist.barrier()

@@ -82,13 +82,14 @@ def test_ema_update_and_copy():
 
 
 def test_record_param_groups_and_adamw():
-    cfg = load_config("record", smoke=True, bigram_buckets=64)
+    cfg = load_config("record", smoke=True, adam_weight_decay=0.01, bigram_buckets=64, bigram_dim=16)
     model = pgolf.build_model(cfg)
     names = {id(p): n for n, p in model.named_parameters()}
     groups = {k: {names[id(p)] for p in v} for k, v in param_groups(model).items()}
     assert "bigram.table.weight" in groups["embed"] and "value_embed.table.weight" not in groups["matrix"]
     assert "bigram.proj.weight" in groups["matrix"]
-    assert {"blocks.0.attn.gate", "blocks.3.lane_mix", "skip_gates", "lane_merge"} <= groups["scalar"]
+    assert {"blocks.0.attn.gate", "lane_resid", "lane_post", "skip_gates", "smear.weight", "smear.lam"} <= groups["scalar"]
+    assert {"blocks.0.attn.c_q.weight", "blocks.3.mlp.fc.weight"} <= groups["matrix"] and groups["embed"]
     assert sum(map(len, groups.values())) == len(names)
     opts = build_optimizers(model, cfg)
     decays = [(type(o), o.param_groups[0]["weight_decay"]) for o in opts]

@@ -1,7 +1,8 @@
 """`pgolf train --preset record --smoke` end to end, checkpoint round trip, and 2 ranks = 1 rank.
 
-The runs score a short val shard (the first 8,192 tokens of the mini val split) so that the
-whole round trip, fresh-process eval included, stays within seconds on a CPU.
+The record preset reads the CaseOps sp8192 data: these runs use its small mirror, with a short val
+shard (the first 8,192 tokens of the mini val split, and its byte sidecar) so that the whole
+round trip, fresh-process eval included, stays within seconds on a CPU.
 """
 
 import json
@@ -15,21 +16,25 @@ import torch
 from pgolf.config import Config
 from pgolf.data.bytes import load_table
 from pgolf.data.shards import read_shard, write_shard
+from pgolf.data.sidecar import sidecar_name
 from pgolf.eval.score import score_stream
 from pgolf.model import build_model
 from tests.conftest import HANG_TIMEOUT, MINI_DATASET, MINI_TOKENIZER
+from tests.conftest import MINI_CASEOPS_DATASET as DATA
+from tests.conftest import MINI_CASEOPS_TOKENIZER as TOKENIZER
 
 
 @pytest.fixture(scope="module")
 def short_data(tmp_path_factory):
     d = tmp_path_factory.mktemp("short")
-    write_shard(d / "fineweb_train_000000.bin", read_shard(MINI_DATASET / "fineweb_train_000000.bin")[:200_000])
-    write_shard(d / "fineweb_val_000000.bin", read_shard(MINI_DATASET / "fineweb_val_000000.bin")[:8192])
+    write_shard(d / "fineweb_train_000000.bin", read_shard(DATA / "fineweb_train_000000.bin")[:200_000])
+    write_shard(d / "fineweb_val_000000.bin", read_shard(DATA / "fineweb_val_000000.bin")[:8192])
+    write_shard(d / sidecar_name("val", 0), read_shard(DATA / sidecar_name("val", 0))[:8192])
     return d
 
 
 def _overrides(tmp_path, data, run_id):
-    return [f"data_path={data}", f"tokenizer_path={MINI_TOKENIZER}", f"out_dir={tmp_path / 'runs'}", f"run_id={run_id}"]
+    return [f"data_path={data}", f"tokenizer_path={TOKENIZER}", f"out_dir={tmp_path / 'runs'}", f"run_id={run_id}"]
 
 
 def _pgolf(*args, timeout=HANG_TIMEOUT):
@@ -47,16 +52,16 @@ def test_record_smoke_end_to_end_with_fresh_eval_and_checkpoint(tmp_path, short_
     summary = json.loads((run_dir / "summary.json").read_text())
     # a fresh process that sees only the artifact and the val shard gives the same score
     fresh = json.loads(_pgolf("-m", "pgolf", "eval", str(run_dir / "model.pgolf"), "--json",
-                              "--data", str(short_data), "--tokenizer", str(MINI_TOKENIZER)))
+                              "--data", str(short_data), "--tokenizer", str(TOKENIZER)))
     assert fresh["val_bpb"] == summary["val_bpb"] and fresh["val_loss"] == summary["val_loss"]
     # the raw checkpoint rebuilds the exact pre-quantization model
     ckpt = torch.load(run_dir / "checkpoint.pt", map_location="cpu")
     cfg = Config.from_dict(ckpt["config"])
-    assert cfg.loop_extra > 0 and cfg.doc_isolation and cfg.ema_decay > 0
+    assert cfg.loop_extra > 0 and cfg.doc_isolation and cfg.ema_decay > 0 and cfg.vocab_size == 8192
     model = build_model(cfg)
     model.load_state_dict(ckpt["model"], strict=True)
     val = read_shard(short_data / "fineweb_val_000000.bin")
-    res = score_stream(model, val, load_table(MINI_TOKENIZER), cfg.train_seq_len, cfg.val_batch_size)
+    res = score_stream(model, val, load_table(TOKENIZER), cfg.train_seq_len, cfg.val_batch_size)
     assert res["val_loss"] == pytest.approx(summary["pre_quant_val_loss"], abs=1e-6)
 
 

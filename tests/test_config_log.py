@@ -1,0 +1,104 @@
+"""config_from_log: the 1.0611 record's hyperparameter dump, key by key, as a Config."""
+
+import dataclasses
+import re
+import warnings
+
+import pytest
+
+from pgolf import config_from_log
+from pgolf.config import Config, load_config
+from pgolf.config_log import FIXED, IGNORED, MAPPED, NOT_YET_MAPPED, REQUIRED, SCRIPT_FACTS, parse_log
+from pgolf.errors import PgolfError
+from tests.reference import RECORD_1_0611
+
+# the fields the record preset and the log must agree on: data, batch and every model field
+SHAPE_FIELDS = (
+    "vocab_size", "num_layers", "model_dim", "num_heads", "num_kv_heads", "mlp_mult", "tie_embeddings", "rope_base",
+    "logit_softcap", "qk_gain_init", "tied_embed_init_std", "mlp_act", "mlp_leaky_slope", "loop_start", "loop_end",
+    "loop_extra", "loop_enable_frac", "parallel_from", "unet_skip_gates", "ln_scale", "orthogonal_init", "embed_bf16",
+    "rope_dims", "xsa_last_n", "attn_gate", "attn_gate_scale", "gate_window", "doc_isolation", "bos_id",
+    "attn_window", "smear_gate", "bigram_buckets", "value_embed_last_n",
+    "data_path", "tokenizer_path", "train_seq_len", "eval_seq_len", "train_batch_tokens", "grad_accum_total",
+    "iterations", "max_wallclock_seconds", "warmup_steps", "val_batch_size", "val_loss_every", "train_log_every",
+)
+
+
+@pytest.fixture(scope="module")
+def record_log(reference_root):
+    return reference_root / RECORD_1_0611 / "train_seed42.log"
+
+
+def _quiet(path, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return config_from_log(path, **kw)
+
+
+def test_every_key_of_the_dump_has_exactly_one_treatment(record_log):
+    imp = parse_log(record_log)
+    later = {k for keys in NOT_YET_MAPPED.values() for k in keys}
+    groups = [set(MAPPED), set(IGNORED), set(FIXED), later]
+    assert sum(map(len, groups)) == len(set().union(*groups))  # no key in two groups
+    assert set(imp.values) == set().union(*groups)  # every key of the dump is in the table, nothing spare
+    assert len(imp.values) == 124 and not imp.unknown and not imp.unsupported
+    assert imp.model_params == 35_945_671
+    fields = {f.name for f in dataclasses.fields(Config)}
+    assert {name for name, _ in MAPPED.values()} | set(SCRIPT_FACTS) <= fields
+    assert set(REQUIRED) <= set(MAPPED)
+
+
+def test_the_log_and_the_record_preset_agree_on_data_batch_and_model(record_log):
+    got, want = _quiet(record_log), load_config("record")
+    diff = {k: (getattr(got, k), getattr(want, k)) for k in SHAPE_FIELDS if getattr(got, k) != getattr(want, k)}
+    assert not diff
+    assert got.seed == 42 and got.run_id == "record_smearfix_s42"
+
+
+def test_conversions(record_log, tmp_path):
+    cfg = _quiet(record_log)
+    assert (cfg.loop_start, cfg.loop_end, cfg.loop_extra) == (3, 6, 2)  # the log's loop_end 5 is inclusive
+    assert cfg.parallel_from == 8 and cfg.grad_accum_total == 8 and cfg.min_lr_frac == 0.1
+    text = record_log.read_text()
+    for key, value in {"parallel_start_layer": "0", "world_size": "2", "grad_accum_steps": "4"}.items():
+        text = re.sub(rf"^  {key}: .*$", f"  {key}: {value}", text, flags=re.M)
+    (tmp_path / "log.txt").write_text(text)
+    cfg = _quiet(tmp_path / "log.txt")
+    assert cfg.parallel_from == -1 and cfg.grad_accum_total == 8
+
+
+def test_all_seed_logs_give_one_config_but_seed_and_run_id(reference_root):
+    cfgs = [_quiet(p).to_dict() for p in sorted((reference_root / RECORD_1_0611).glob("train_seed*.log"))]
+    assert len(cfgs) == 3
+    for c in cfgs[1:]:
+        assert {k for k in c if c[k] != cfgs[0][k]} == {"seed", "run_id"}
+
+
+def _edited(record_log, tmp_path, old, new):
+    text = record_log.read_text()
+    assert old in text
+    path = tmp_path / "edited.log"
+    path.write_text(text.replace(old, new, 1))
+    return path
+
+
+def test_unknown_keys_and_unsupported_values_are_named(record_log, tmp_path):
+    unknown = _edited(record_log, tmp_path, "  adam_eps: 1e-08\n", "  adam_eps: 1e-08\n  new_trick: 3\n")
+    with pytest.raises(PgolfError, match="unknown key new_trick=3"):
+        _quiet(unknown)
+    with pytest.warns(UserWarning) as rec:
+        config_from_log(unknown, strict=False)
+    assert any("unknown key new_trick=3" in str(w.message) for w in rec)
+    with pytest.raises(PgolfError, match="unsupported rope_yarn=True"):
+        _quiet(_edited(record_log, tmp_path, "  rope_yarn: False", "  rope_yarn: True"))
+    with pytest.raises(PgolfError, match="no parallel_start_layer"):
+        _quiet(_edited(record_log, tmp_path, "  parallel_start_layer: 8\n", ""))
+    with pytest.raises(PgolfError, match="no 'Hyperparameters:' dump"):
+        _quiet(_edited(record_log, tmp_path, "Hyperparameters:", "Settings:"))
+
+
+def test_keys_not_yet_mapped_are_reported(record_log):
+    with pytest.warns(UserWarning, match=r"not yet mapped.*ttt/eval: .*ttt_lora_rank") as rec:
+        config_from_log(record_log)
+    text = " ".join(str(w.message) for w in rec)
+    assert "embed_wd" in text and "matrix_bits" in text
