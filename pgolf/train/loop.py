@@ -107,6 +107,7 @@ class Trainer:
         self.opts = build_optimizers(self.model, cfg)
         self.accum, self.local_tokens = pdist.micro_batch(cfg, ctx.world_size)
         self.loader = train_loader(cfg, ctx.rank, ctx.world_size)
+        self.packed_segments = cfg.train_loader == "packed" and cfg.doc_isolation
         self.autocast = (
             torch.autocast("cuda", dtype=torch.bfloat16) if ctx.device.type == "cuda" else contextlib.nullcontext()
         )
@@ -128,12 +129,17 @@ class Trainer:
         rank_clip = cfg.grad_clip_norm > 0 and cfg.grad_clip_scope == "rank" and self.ctx.distributed
         total = torch.zeros((), device=self.ctx.device)
         for micro in range(self.accum):
-            x, y = self.loader.next_batch(self.local_tokens, cfg.train_seq_len, self.ctx.device)
+            if self.packed_segments:  # the record's attention segments: documents cut every train_seq_len
+                x, y, cu = self.loader.next_packed(self.local_tokens, cfg.train_seq_len, self.ctx.device)
+                seg = dict(cu_seqlens=cu, max_seqlen=cfg.train_seq_len)
+            else:
+                x, y = self.loader.next_batch(self.local_tokens, cfg.train_seq_len, self.ctx.device)
+                seg = {}
             reduce_now = micro == self.accum - 1 and not rank_clip
             sync = contextlib.nullcontext() if (reduce_now or not self.ctx.distributed) else self.net.no_sync()
             with sync:
                 with self.autocast:
-                    loss = self.net(x, y)
+                    loss = self.net(x, y, **seg)
                 (loss / self.accum).backward()
             total += loss.detach()
         mult = lr_for(cfg, step, elapsed_ms, schedule_budget_ms(cfg))
