@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -49,3 +51,14 @@ def baseline_script(reference_root):
     from tests import reference
 
     return reference.baseline_script()
+
+
+@pytest.fixture(scope="session")
+def lrzip() -> str:
+    """The lrzip program (the ZPAQ codec). `.ci/run` installs it, so under CI its absence fails."""
+    exe = shutil.which("lrzip")
+    if exe is None:
+        if os.environ.get("CI"):
+            pytest.fail("lrzip is not installed, and .ci/run should have installed it (apt-get install -y lrzip)")
+        pytest.skip("the lrzip program is not installed here (apt-get install -y lrzip)")
+    return exe
