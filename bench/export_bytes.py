@@ -66,28 +66,12 @@ def train_checkpoint(steps: int, out: Path) -> Path:
     return out / cfg.run_id / "checkpoint.pt"
 
 
-def record_format(q: dict) -> tuple[dict, dict]:
-    """Our quantized tensors as the record's (result, meta) dicts, for its ``_serialize_pergroup``."""
-    t = lambda a: torch.from_numpy(a.copy())  # noqa: E731
-    result, meta = {}, {}
-    for name, x in q.items():
-        if name.endswith((".lqer_a", ".lqer_b")):
-            continue
-        if x.kind in ("fp16", "fp32", "raw"):
-            result[name], meta[name] = t(x.data), "passthrough (float16)"
-        elif x.bits == 8 and x.data.size <= 8192:
-            result[name + ".gq"], result[name + ".gs"], meta[name] = t(x.data), t(x.scale), "gate_int8_row"
-        else:
-            result[name + ".q"], result[name + ".scale"] = t(x.data), t(x.scale)
-            meta[name] = f"gptq (int{x.bits})"
-            if name + ".lqer_a" in q:
-                a, b = q[name + ".lqer_a"], q[name + ".lqer_b"]
-                sfx = "_a" if a.kind == "intk_groups" else ""
-                scale_a = t(a.scale).reshape(()) if sfx else t(a.scale)
-                result.update({name + ".lqA" + sfx: t(a.data), name + ".lqAs" + sfx: scale_a,
-                               name + ".lqB" + sfx: t(b.data), name + ".lqBs" + sfx: t(b.scale)})
-                meta[name] += "+lqer_asym" if sfx else "+lqer"
-    return result, meta
+def machine() -> dict:
+    import os
+
+    return {"platform": platform.platform(), "cpu": platform.processor() or platform.machine(),
+            "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "gpu": None if not torch.cuda.is_available()
+            else torch.cuda.get_device_name(0)}
 
 
 def main() -> None:
@@ -140,7 +124,7 @@ def main() -> None:
             print(f"{lname:>7} / {names:<28} {sizes['bytes_model']:>9,} bytes (predicted {sizes['predicted_bytes']:,})",
                   flush=True)
     rec = reference.record_script()
-    result, meta = record_format(q)
+    result, meta = reference.record_quant_result(q)
     tmp = tempfile.mkdtemp()
     try:
         pergroup = rec._serialize_pergroup(result, meta, base.num_layers, tmp)
@@ -149,6 +133,7 @@ def main() -> None:
     streams = [len(s) for s in rec._unpack_streams(pergroup)]
     commit = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True).stdout.strip()
     res = {
+        "machine": machine(),
         "device": "2-core CPU, no GPU (shared with other jobs; seconds are under load)",
         "date": time.strftime("%Y-%m-%d"), "commit": commit, "python": platform.python_version(),
         "torch": torch.__version__, "lrzip": subprocess.run(["lrzip", "-V"], capture_output=True, text=True).stdout.strip(),

@@ -35,7 +35,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import torch
 
 from pgolf.artifact import codecs
 from pgolf.errors import PgolfError
@@ -102,21 +101,19 @@ def unshuffle(raw: bytes, dtype: np.dtype, count: int, ints_shuffled: bool = Fal
 
 def l1_order(rows: np.ndarray) -> np.ndarray:
     """A greedy path through the rows of a symbol matrix: row 0 first, then each time the unused
-    row nearest (L1) to the last one taken, the lowest index on ties. Exact integer arithmetic,
-    on the GPU when there is one (same result)."""
+    row nearest (L1) to the last one taken, the lowest index on ties. The unused rows are kept
+    packed (a taken row's slot gets the last unused row), so each step reads only those left."""
     n = rows.shape[0]
-    dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    rest = torch.from_numpy(np.ascontiguousarray(rows).astype(np.int16)).to(dev)
-    idx = torch.arange(n, device=dev)
+    full = np.ascontiguousarray(rows, dtype=np.int16)
+    rest, idx = full.copy(), np.arange(n)
     order, last = [0], 0
-    rest[0], idx[0] = rest[n - 1].clone(), idx[n - 1].clone()  # remove row 0: the last row takes its slot
+    rest[0], idx[0] = full[n - 1], n - 1  # row 0 is taken
     for k in range(n - 1, 0, -1):  # k rows remain, in rest[:k]
-        cur = torch.from_numpy(rows[last].astype(np.int16)).to(dev)
-        dist = (rest[:k] - cur).abs().sum(dim=1, dtype=torch.int64)
-        p = int(torch.argmin(dist * n + idx[:k]))  # nearest, then lowest original index
+        dist = np.abs(rest[:k] - full[last]).sum(axis=1, dtype=np.int64)
+        p = int(np.argmin(dist * n + idx[:k]))  # nearest, then lowest original index
         last = int(idx[p])
         order.append(last)
-        rest[p], idx[p] = rest[k - 1].clone(), idx[k - 1].clone()
+        rest[p], idx[p] = rest[k - 1], idx[k - 1]
     return np.asarray(order, dtype=np.uint32 if n > 65536 else np.uint16)
 
 

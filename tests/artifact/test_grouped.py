@@ -15,11 +15,11 @@ from pgolf.quant.quantize import dequantize_state_dict
 from pgolf.quant.scheme import quantize_for_export
 
 
-def _state(rows=256, seed=0):
+def _state(rows=256, seed=0, emb_rows=512):
     g = torch.Generator().manual_seed(seed)
     s = {f"blocks.{i}.mlp.fc.weight": torch.randn(rows, 256, generator=g) * 0.02 for i in range(3)}
     s["blocks.0.attn.c_q.weight"] = torch.randn(rows, 256, generator=g) * 0.03
-    s["tok_emb.weight"] = torch.randn(512, 256, generator=g) * 0.05
+    s["tok_emb.weight"] = torch.randn(emb_rows, 256, generator=g) * 0.05
     s["blocks.0.attn_scale"] = torch.rand(256, generator=g)
     s["blocks.0.attn.c_k.weight"] = torch.randn(16, 256, generator=g)  # small: fp16 passthrough
     return s
@@ -40,7 +40,7 @@ LAYOUTS = {
 @pytest.mark.parametrize("layout", LAYOUTS)
 def test_round_trip_is_bit_exact_and_deterministic(layout):
     cfg = _cfg(lqer_rank=2, lqer_top_k=1, quant_keep_float_numel=8192, **LAYOUTS[layout])
-    q = quantize_for_export(_state(rows=128), cfg)
+    q = quantize_for_export(_state(rows=128, emb_rows=128), cfg)
     opts = grouped.Layout.of(cfg.to_dict())
     blob, table = grouped.encode(q, cfg.to_dict(), cfg.artifact_codecs, opts)
     assert blob == grouped.encode(q, cfg.to_dict(), cfg.artifact_codecs, opts)[0]
@@ -173,3 +173,14 @@ def test_requirements_name_what_decoding_needs():
 def test_every_export_choice_is_checked(field):
     with pytest.raises(PgolfError, match=f"config: .*{field}='nope'"):
         load_config("tiny", **{field: "nope"})
+
+
+def test_size_model_covers_the_record_layout_and_lrzip(lrzip):
+    q = quantize_for_export(_state(rows=64, seed=2, emb_rows=128), _cfg(quant_keep_float_numel=4096))
+    for names in ("lrzip,brotli", "lrzip"):
+        cfg = _cfg(**LAYOUTS["record"], artifact_codecs=names, quant_keep_float_numel=4096).to_dict()
+        r = size_breakdown(q, cfg)
+        assert r["bytes_model"] == len(grouped.encode(q, cfg, names, grouped.Layout.of(cfg))[0])
+        assert {g["codec"] for g in r["groups"]} <= set(names.split(",")) and "perm" in {g["group"] for g in r["groups"]}
+    assert {g["codec"] for g in r["groups"]} == {"lrzip"}
+    assert abs(size_breakdown(q, dict(cfg, artifact_codecs="lrzip,brotli"))["prediction_error"]) < 0.05
