@@ -50,6 +50,14 @@ def _grad_accum_total(v: str, d: dict[str, str]) -> int:
     return int(v) * int(d.get("world_size", "1"))  # micro-batches per step summed over ranks
 
 
+def _lqer_rank(v: str, d: dict[str, str]) -> int:
+    return int(v) if d.get("lqer_enabled") == "True" else 0  # lqer_enabled=False: no correction
+
+
+def _lqer_mode(v: str, _: dict[str, str]) -> str:
+    return "asym" if v == "True" else "sym"
+
+
 # log key -> (Config field, conversion or None: the field's own type)
 MAPPED: dict[str, tuple[str, Convert | None]] = {
     # run and data
@@ -114,6 +122,32 @@ MAPPED: dict[str, tuple[str, Convert | None]] = {
     "min_lr": ("min_lr_frac", None),
     "embed_wd": ("embed_weight_decay", None),
     "gptq_reserve_seconds": ("gptq_reserve_seconds", None),
+    # export: GPTQ bits and clips by role, the gate rows, LQER
+    "matrix_bits": ("quant_bits", None),
+    "embed_bits": ("quant_embed_bits", None),
+    "matrix_clip_sigmas": ("quant_clip_sigmas", None),
+    "attn_clip_sigmas": ("quant_attn_clip_sigmas", None),
+    "mlp_clip_sigmas": ("quant_mlp_clip_sigmas", None),
+    "embed_clip_sigmas": ("quant_embed_clip_sigmas", None),
+    "gptq_calibration_batches": ("gptq_calib_batches", None),
+    "gated_attn_quant_gate": ("quant_gate_int8", None),
+    "lqer_rank": ("lqer_rank", _lqer_rank),
+    "lqer_top_k": ("lqer_top_k", None),
+    "lqer_factor_bits": ("lqer_bits", None),
+    "lqer_asym_enabled": ("lqer_mode", _lqer_mode),
+    "lqer_asym_group": ("lqer_group", None),
+}
+
+# log key -> {printed value: the Config fields that value stands for}
+EXPANDED: dict[str, dict[str, dict[str, Any]]] = {
+    # pergroup: one group per module across layers, transposed, rows of tok_emb / c_q / fc sorted
+    # by L1 similarity, ZPAQ (lrzip) for those groups and brotli for the rest
+    "compressor": {
+        "pergroup": dict(artifact_codecs="lrzip,brotli", artifact_group_by="module", artifact_transpose=True,
+                         artifact_row_order="l1", artifact_row_order_names="tok_emb,attn.c_q,mlp.fc"),
+        "brotli": dict(artifact_codecs="brotli", artifact_group_by="role", artifact_transpose=False,
+                       artifact_row_order="none", artifact_row_order_names=""),
+    },
 }
 
 # the model keys a log must have for this table to describe its script
@@ -135,6 +169,7 @@ IGNORED: dict[str, str] = {
     "attn_out_gate_src": "read only with attn_out_gate_enabled",
     "gated_attn_init_std": "read only with gated_attn_enabled",
     "rope_train_seq_len": "read only with rope_yarn",
+    "lqer_enabled": "folded into lqer_rank (0 when off)",
 }
 
 # key -> the only value pgolf implements (as printed), and what it means
@@ -148,11 +183,6 @@ FIXED: dict[str, tuple[str, str]] = {
 
 # settings whose Config field does not exist yet, by the part of pgolf they belong to
 NOT_YET_MAPPED: dict[str, tuple[str, ...]] = {
-    "quant/export": (
-        "compressor", "embed_bits", "embed_clip_sigmas", "matrix_bits", "matrix_clip_sigmas", "mlp_clip_sigmas",
-        "attn_clip_sigmas", "gptq_calibration_batches", "gated_attn_quant_gate",
-        "lqer_enabled", "lqer_rank", "lqer_top_k", "lqer_factor_bits", "lqer_asym_enabled", "lqer_asym_group",
-    ),
     "ttt/eval": (
         "ttt_enabled", "ttt_lora_rank", "ttt_lora_lr", "ttt_chunk_size", "ttt_eval_seq_len", "ttt_batch_size",
         "ttt_grad_steps", "ttt_weight_decay", "ttt_beta1", "ttt_beta2", "ttt_k_lora", "ttt_mlp_lora",
@@ -171,6 +201,9 @@ SCRIPT_FACTS: dict[str, Any] = dict(
     muon_coeffs="polar_express", lr_schedule="fraction", compile_fullgraph=True,
     train_loader="packed",  # DocumentPackingLoader: documents back to back, cut every train_seq_len
     grad_clip_scope="rank",  # each rank clips its own gradient before the all-reduce
+    # its export: GPTQ on every matrix and the tied embedding, small tensors as fp16, calibrated on
+    # random windows of the train shards
+    quant_scheme="gptq", quant_passthrough="fp16", gptq_calib_source="random",
 )
 
 
@@ -233,6 +266,12 @@ def parse_log(path: str | Path) -> LogImport:
             name, convert = MAPPED[key]
             overrides[name] = convert(value, values) if convert else value
             mapped[key] = name
+        elif key in EXPANDED:
+            if value not in EXPANDED[key]:
+                unsupported[key] = f"{value} (pgolf implements {', '.join(EXPANDED[key])})"
+            else:
+                overrides.update(EXPANDED[key][value])
+                mapped[key] = ", ".join(EXPANDED[key][value])
         elif key in IGNORED:
             ignored[key] = IGNORED[key]
         elif key in FIXED:

@@ -8,7 +8,7 @@ import pytest
 
 from pgolf import config_from_log
 from pgolf.config import Config, load_config
-from pgolf.config_log import FIXED, IGNORED, MAPPED, NOT_YET_MAPPED, REQUIRED, SCRIPT_FACTS, parse_log
+from pgolf.config_log import EXPANDED, FIXED, IGNORED, MAPPED, NOT_YET_MAPPED, REQUIRED, SCRIPT_FACTS, parse_log
 from pgolf.errors import PgolfError
 from tests.reference import RECORD_1_0611
 
@@ -27,6 +27,11 @@ AGREED_FIELDS = (
     "muon_weight_decay", "adam_weight_decay", "embed_weight_decay", "grad_clip_norm", "grad_clip_scope", "ema_decay",
     "warmdown_frac", "min_lr_frac", "muon_coeffs", "lr_schedule", "compile_fullgraph", "train_loader",
     "gptq_reserve_seconds",
+    # export
+    "quant_scheme", "quant_bits", "quant_embed_bits", "quant_clip_sigmas", "quant_attn_clip_sigmas",
+    "quant_mlp_clip_sigmas", "quant_embed_clip_sigmas", "quant_passthrough", "quant_gate_int8", "gptq_calib_batches",
+    "gptq_calib_source", "lqer_rank", "lqer_top_k", "lqer_bits", "lqer_mode", "lqer_group", "artifact_codecs",
+    "artifact_group_by", "artifact_transpose", "artifact_row_order", "artifact_row_order_names",
 )
 
 
@@ -44,7 +49,7 @@ def _quiet(path, **kw):
 def test_every_key_of_the_dump_has_exactly_one_treatment(record_log):
     imp = parse_log(record_log)
     later = {k for keys in NOT_YET_MAPPED.values() for k in keys}
-    groups = [set(MAPPED), set(IGNORED), set(FIXED), later]
+    groups = [set(MAPPED), set(EXPANDED), set(IGNORED), set(FIXED), later]
     assert sum(map(len, groups)) == len(set().union(*groups))  # no key in two groups
     assert set(imp.values) == set().union(*groups)  # every key of the dump is in the table, nothing spare
     assert len(imp.values) == 124 and not imp.unknown and not imp.unsupported
@@ -107,4 +112,18 @@ def test_keys_not_yet_mapped_are_reported(record_log):
     with pytest.warns(UserWarning, match=r"not yet mapped.*ttt/eval: .*ttt_lora_rank") as rec:
         config_from_log(record_log)
     text = " ".join(str(w.message) for w in rec)
-    assert "matrix_bits" in text
+    assert "ttt_enabled" in text and "matrix_bits" not in text  # the export keys are mapped
+
+
+def test_export_keys(record_log, tmp_path):
+    cfg = _quiet(record_log)
+    assert (cfg.lqer_rank, cfg.lqer_mode, cfg.artifact_group_by, cfg.quant_embed_bits) == (4, "asym", "module", 7)
+    text = record_log.read_text()
+    for key, value in {"lqer_enabled": "False", "lqer_asym_enabled": "False", "compressor": "brotli"}.items():
+        text = re.sub(rf"^  {key}: .*$", f"  {key}: {value}", text, flags=re.M)
+    (tmp_path / "log.txt").write_text(text)
+    cfg = _quiet(tmp_path / "log.txt")
+    assert (cfg.lqer_rank, cfg.lqer_mode, cfg.artifact_codecs, cfg.artifact_row_order) == (0, "sym", "brotli", "none")
+    (tmp_path / "log2.txt").write_text(re.sub(r"^  compressor: .*$", "  compressor: lzma", text, flags=re.M))
+    with pytest.raises(PgolfError, match="unsupported compressor=lzma"):
+        _quiet(tmp_path / "log2.txt")
