@@ -4,7 +4,8 @@ The record keeps each kind of matrix in one 3-D bank (layer, rows, cols) and ort
 slices as a batch; ours takes each matrix as its own parameter. Both sides get the same weights
 and gradients. The record runs its Newton-Schulz iteration (and its momentum) in bf16, so the
 comparison is made twice: with the record's bf16 casts turned into fp32 (then the numbers must
-agree to fp32 round-off) and as it ships (cosine of the updates >= 0.9999).
+agree to fp32 round-off) and as it ships: there the record's own fp32 update is only ~0.998 to
+0.9997 cosine-close to its bf16 one, so ours must be at least as close as that, not 0.9999.
 """
 
 from __future__ import annotations
