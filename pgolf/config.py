@@ -279,26 +279,19 @@ PRESETS: dict[str, dict[str, Any]] = {
         tied_embed_lr=0.03, matrix_lr=0.026, scalar_lr=0.02, beta2=0.99,
         muon_momentum=0.97, muon_momentum_warmup_start=0.92, muon_momentum_warmup_steps=1500,
         muon_coeffs="polar_express", muon_row_norm=True, muon_weight_decay=0.095,
-<<<<<<< HEAD
         adam_weight_decay=0.02, embed_weight_decay=0.085,
         lr_schedule="fraction", warmdown_frac=0.85, min_lr_frac=0.1, ema_decay=0.9965,
         grad_clip_norm=0.3, grad_clip_scope="rank", compile_fullgraph=True,
-        # export: GPTQ int6 (int8 embedding) in the v2 container, calibrated inside the clock
-        quant_scheme="gptq", quant_bits=6, quant_embed_bits=8,
-=======
-        lr_schedule="fraction", warmdown_frac=0.72, min_lr_frac=0.05, ema_decay=0.9965,
-        grad_clip_norm=0.3, compile_fullgraph=True,
         # export: GPTQ int6 (attention 13.0 sigma, MLP 11.5), the tied embedding GPTQ int7 at 14.0 sigma,
         # int8 gates, fp16 passthrough; rank-4 asymmetric LQER on the 3 worst; 16 batches of random
         # train windows within a measured reserve; per-module groups, transposed, L1-sorted rows, ZPAQ
         quant_scheme="gptq", quant_bits=6, quant_embed_bits=7, quant_clip_sigmas=12.85,
         quant_attn_clip_sigmas=13.0, quant_mlp_clip_sigmas=11.5, quant_embed_clip_sigmas=14.0,
         quant_passthrough="fp16", quant_gate_int8=True,
-        gptq_calib_batches=16, gptq_calib_source="random", gptq_reserve_auto=True, gptq_reserve_seconds=0.5,
+        gptq_calib_batches=16, gptq_calib_source="random", gptq_reserve_auto=True,
         lqer_rank=4, lqer_top_k=3, lqer_bits=4, lqer_mode="asym", lqer_group=64,
         artifact_codecs="lrzip,brotli", artifact_group_by="module", artifact_transpose=True,
         artifact_row_order="l1", artifact_row_order_names="tok_emb,attn.c_q,mlp.fc",
->>>>>>> quant
     ),
 }
 
@@ -422,12 +415,9 @@ def _optim_problems(cfg: Config) -> list[str]:
 
 def validate(cfg: Config) -> Config:
     """One-line errors for settings that cannot work, before any run folder or training step."""
-<<<<<<< HEAD
+    from pgolf.artifact.export import export_problems
     from pgolf.model.layout import layout_problems
     from pgolf.model.masks import BACKENDS
-=======
-    from pgolf.artifact.export import export_problems
->>>>>>> quant
     from pgolf.model.mlp import ACTIVATIONS
 
     problems = []
