@@ -1,5 +1,8 @@
 """The order blocks run in: depth recurrence, the U-Net halves and where the lanes start.
 
+Pure arithmetic on the config (no torch), so ``config.validate`` checks a layout before any
+model is built, and the model builds the same layout.
+
 Without recurrence the order is 0..L-1. With it, layers ``[loop_start, loop_end)`` run
 ``loop_extra`` more times right after their first pass (weights shared): 11 layers with 3..5
 looped twice give 17 *virtual* layers, 0 1 2 3 4 5 3 4 5 3 4 5 6 7 8 9 10.
@@ -18,9 +21,6 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pgolf.config import Config
-from pgolf.errors import PgolfError
-
 
 @lru_cache(maxsize=None)
 def virtual_layers(num_layers: int, loop_start: int, loop_end: int, loop_extra: int,
@@ -34,18 +34,18 @@ def virtual_layers(num_layers: int, loop_start: int, loop_end: int, loop_extra: 
     return tuple(seq[:half]), tuple(seq[half:])
 
 
-def halves(cfg: Config, looping: bool) -> tuple[tuple[int, ...], tuple[int, ...]]:
+def halves(cfg, looping: bool) -> tuple[tuple[int, ...], tuple[int, ...]]:
     return virtual_layers(cfg.num_layers, cfg.loop_start, cfg.loop_end, cfg.loop_extra, looping)
 
 
-def num_skips(cfg: Config) -> int:
+def num_skips(cfg) -> int:
     """Skip weights the model holds: one per decoder step that has an encoder step to pair with,
     counted on the longest (looped) sequence."""
     enc, dec = halves(cfg, looping=cfg.loop_extra > 0)
     return min(len(enc), len(dec))
 
 
-def layout_problems(cfg: Config) -> list[str]:
+def layout_problems(cfg) -> list[str]:
     """What is wrong with the layer-indexed and size options (empty when they fit the model)."""
     L, out = cfg.num_layers, []
     if cfg.loop_extra > 0 and not (0 <= cfg.loop_start < cfg.loop_end <= L):
@@ -67,9 +67,3 @@ def layout_problems(cfg: Config) -> list[str]:
         out.append(f"rope_dims={cfg.rope_dims} must be even and <= head_dim={head_dim}")
     return out
 
-
-def check_features(cfg: Config) -> None:
-    """One-line error for layer-indexed and size options that do not fit the model."""
-    problems = layout_problems(cfg)
-    if problems:
-        raise PgolfError("config: " + "; ".join(problems))
