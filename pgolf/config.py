@@ -136,7 +136,7 @@ class Config:
     attn_gate_scale: float = 0.5
     gate_window: int = 12  # residual dims read by the attention gate and the SmearGate
     doc_isolation: bool = False  # no attention across a BOS boundary
-    bos_id: int = 1
+    bos_id: int = 1  # the tokenizer's (data/tokenizer.py BOS_ID), as the data's manifest records it
     attn_window: int = 0  # sliding attention window in tokens (0 = full causal)
     attn_backend: Literal["auto", "sdpa", "flex", "varlen"] = "auto"  # see model/masks.py
     # token mixing
