@@ -94,7 +94,7 @@ def test_every_problem_is_named_in_the_one_line():
 
 
 def test_the_batch_must_split_over_the_ranks_of_the_run(tmp_path):
-    from pgolf.train.loop import train
+    from pgolf.train.trainer import train
 
     cfg = load_config("tiny", out_dir=str(tmp_path / "runs"), run_id="r")  # grad_accum_total=2
     assert validate(cfg, world_size=2) is cfg

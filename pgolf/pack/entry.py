@@ -8,7 +8,7 @@ from typing import Any
 from pgolf.artifact import size
 from pgolf.config import Config, apply_overrides, env_overrides, validate
 from pgolf.errors import PgolfError
-from pgolf.train.loop import train
+from pgolf.train.trainer import train
 
 
 def config_for(recipe: dict[str, Any], run_defaults: dict[str, Any], environ: dict[str, str]) -> Config:

@@ -70,7 +70,7 @@ def run(args) -> int:
     if args.json or args.against or args.against_bpb is not None or args.nproc_per_node != 1:
         raise PgolfError("--json, --against, --against-bpb and --nproc-per-node go with --seeds")
     from pgolf.data.paths import check_bos_id
-    from pgolf.train.loop import train
+    from pgolf.train.trainer import train
     from pgolf.train.tracker import open_tracker
 
     cfg = config_from_args(args)

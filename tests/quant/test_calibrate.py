@@ -45,7 +45,7 @@ def test_calibration_reads_training_shards_only(small_data, monkeypatch):
 
 
 def test_gptq_run_end_to_end_and_size_command(small_data, tmp_path):
-    from pgolf.train.loop import train
+    from pgolf.train.trainer import train
 
     data, tok = small_data
     cfg = load_config("tiny", data_path=str(data), tokenizer_path=str(tok), out_dir=str(tmp_path), run_id="g",

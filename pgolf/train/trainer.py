@@ -1,4 +1,4 @@
-"""The training run: set up, compile warm-up, the timed loop, then export and round-trip eval.
+"""The training run: set up, compile warm-up, the timed steps, then export and round-trip eval.
 
 The clock counts only training steps: validation and the compile warm-up (on training data,
 after which weights and optimizer state are reset) are outside it. The warm-down follows the
