@@ -105,6 +105,15 @@ def test_the_batch_must_split_over_the_ranks_of_the_run(tmp_path):
     assert not (tmp_path / "runs").exists()
 
 
+def test_a_backend_the_device_rules_out_fails_before_any_run_folder(tmp_path):
+    from pgolf.train.trainer import train
+
+    cfg = load_config("tiny", attn_backend="varlen", device="cpu", out_dir=str(tmp_path / "runs"), run_id="r")
+    with pytest.raises(PgolfError, match="attn_backend=varlen needs CUDA"):
+        train(cfg, {})
+    assert not (tmp_path / "runs").exists()
+
+
 def test_a_saved_config_is_checked_when_read(tmp_path):
     path = tmp_path / "config.json"
     path.write_text(load_config("tiny").to_json().replace('"stream"', '"docs"'))

@@ -34,6 +34,7 @@ from pgolf.eval.score import score_stream
 from pgolf.eval.strategy import evaluate_model
 from pgolf.model import build_model
 from pgolf.model.checkpoint import CHECKPOINT_NAME, save_checkpoint
+from pgolf.model.masks import resolve_backend
 from pgolf.optim.build import build_optimizers
 from pgolf.optim.ema import EMA
 from pgolf.optim.schedule import loop_enabled, lr_for, muon_momentum
@@ -203,6 +204,7 @@ def train(cfg: Config, environ: dict[str, str], progress: bool = False, echo: bo
         raise PgolfError(f"tracker={cfg.tracker} works from `pgolf train` and `pgolf run`, not from this entry point")
     ctx = pdist.setup(cfg, environ)
     try:
+        resolve_backend(cfg.attn_backend, ctx.device, True)  # settings the device rules out fail here too
         return _train(_resolve_run_id(cfg), ctx, progress and ctx.is_main, echo, open_mirror)
     finally:
         pdist.teardown()
