@@ -8,13 +8,13 @@ Without recurrence the order is 0..L-1. With it, layers ``[loop_start, loop_end)
 looped twice give 17 *virtual* layers, 0 1 2 3 4 5 3 4 5 3 4 5 6 7 8 9 10.
 
 The U-Net is drawn over the virtual sequence: its first half (rounded down) is the encoder, the
-rest the decoder, and decoder step d takes the output of encoder step (n_enc - 1 - d) through
-skip weight d. With the record's loop that is 8 encoder and 9 decoder steps, 8 skips: v7->v8,
+rest the decoder, and decoder pass d takes the output of encoder pass (n_enc - 1 - d) through
+skip weight d. With the record's loop that is 8 encoder and 9 decoder passes, 8 skips: v7->v8,
 v6->v9, ..., v0->v15. Until the loop switches on, the physical halves run (5 + 6 layers) and the
 first 5 skip weights are used.
 
-Parallel lanes start at the first decoder step whose layer is >= ``parallel_from``; every later
-step must be in lanes too, and no encoder step may reach that layer.
+Parallel lanes start at the first decoder pass whose layer is >= ``parallel_from``; every later
+pass must be in lanes too, and no encoder pass may reach that layer.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from functools import lru_cache
 @lru_cache(maxsize=None)
 def virtual_layers(num_layers: int, loop_start: int, loop_end: int, loop_extra: int,
                    looping: bool) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """(encoder steps, decoder steps): the physical layer of each virtual layer, in order."""
+    """(encoder passes, decoder passes): the physical layer of each virtual layer, in order."""
     if looping and loop_extra > 0:
         seq = [*range(loop_end), *list(range(loop_start, loop_end)) * loop_extra, *range(loop_end, num_layers)]
         half = len(seq) // 2
@@ -39,7 +39,7 @@ def halves(cfg, looping: bool) -> tuple[tuple[int, ...], tuple[int, ...]]:
 
 
 def num_skips(cfg) -> int:
-    """Skip weights the model holds: one per decoder step that has an encoder step to pair with,
+    """Skip weights the model holds: one per decoder pass that has an encoder pass to pair with,
     counted on the longest (looped) sequence."""
     enc, dec = halves(cfg, looping=cfg.loop_extra > 0)
     return min(len(enc), len(dec))
