@@ -57,7 +57,7 @@ CODEC_SETS = ["zlib", "lzma", "zstd", "brotli", "lrzip", "lrzip,brotli", "zlib,l
 
 
 def train_checkpoint(steps: int, out: Path) -> Path:
-    from pgolf.train.loop import train
+    from pgolf.train.trainer import train
 
     cfg = load_config("cpu-demo", data_path=str(MINI / "datasets" / "fineweb10B_sp1024"),
                       tokenizer_path=str(MINI / "tokenizers" / "fineweb_1024_bpe.model"), out_dir=str(out),

@@ -22,7 +22,7 @@ import torch
 
 from pgolf.config import load_config
 from pgolf.data.shards import read_shard, write_shard
-from pgolf.train.loop import train
+from pgolf.train.trainer import train
 
 MINI = Path(__file__).resolve().parents[1] / ".." / "shared" / "fineweb-mini" / "datasets"
 

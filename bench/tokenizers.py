@@ -30,9 +30,10 @@ sys.path.insert(0, str(REPO))
 from pgolf.config import load_config  # noqa: E402
 from pgolf.data.bytes import load_sentencepiece  # noqa: E402
 from pgolf.data.prove import prove  # noqa: E402
-from pgolf.data.shards import BOS_ID, load_split, shard_files, write_shard  # noqa: E402
+from pgolf.data.shards import load_split, shard_files, write_shard  # noqa: E402
+from pgolf.data.tokenizer import BOS_ID  # noqa: E402
 from pgolf.data.sidecar import load_sidecar, sidecar_name  # noqa: E402
-from pgolf.train.loop import train  # noqa: E402
+from pgolf.train.trainer import train  # noqa: E402
 
 
 SMALL = "num_layers=2 model_dim=64 num_heads=2 num_kv_heads=1 train_seq_len=128 train_batch_tokens=4096"

@@ -12,8 +12,9 @@ import dataclasses
 import json
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args, get_origin, get_type_hints
 
+from pgolf.config_checks import problems
 from pgolf.errors import PgolfError
 
 
@@ -70,15 +71,15 @@ class Config:
     grad_clip_norm: float = 0.0
 
     # ---- systems ---------------------------------------------------------------------------
-    device: str = "auto"  # auto | cpu | cuda
-    compile: str = "auto"  # auto (on CUDA) | on | off
-    tracker: str = "none"  # none | tensorboard | wandb: mirror metrics.jsonl, config and summary
-    wandb_mode: str = "offline"  # offline (no network) | online
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    compile: Literal["auto", "on", "off"] = "auto"  # auto: on CUDA
+    tracker: Literal["none", "tensorboard", "wandb"] = "none"  # mirror metrics.jsonl, config and summary
+    wandb_mode: Literal["offline", "online"] = "offline"  # offline: no network
     wandb_project: str = "pgolf"
     eval_seq_len: int = 0  # 0 = train_seq_len
 
     # ---- export ----------------------------------------------------------------------------
-    quant_scheme: str = "int8_zlib"  # the baseline's per-row int8 + zlib-9
+    quant_scheme: Literal["int8_zlib", "rtn", "gptq"] = "int8_zlib"  # int8_zlib: the baseline's per-row int8 + zlib-9
     allow_over_cap: bool = False
 
     # quant_scheme rtn | gptq: per-row int-k symbols in the v2 container (int8_zlib stays the
@@ -93,31 +94,31 @@ class Config:
     quant_clip_quantile: float = 0.9999984
     quant_rules: str = ""  # per-tensor "pattern=bits[@clip_sigmas];..." (first match wins)
     quant_keep_float_numel: int = 65536  # tensors this small pass through as fp16 / fp32
-    quant_passthrough: str = "mixed"  # mixed (control tensors fp32, the rest fp16) | fp16
+    quant_passthrough: Literal["mixed", "fp16"] = "mixed"  # mixed: control tensors fp32, the rest fp16
     quant_gate_int8: bool = False  # attention-gate weights as int8 rows instead of passthrough
     gptq_reserve_seconds: float = 8.0  # taken from max_wallclock_seconds for calibration
     gptq_reserve_auto: bool = False  # measure: reserve = the above + margin * batches * one batch
     gptq_reserve_margin: float = 1.25
     gptq_calib_batches: int = 16  # calibration batches of training data (per-rank micro-batch size)
-    gptq_calib_source: str = "loader"  # loader (the next training batches) | random (random windows)
+    gptq_calib_source: Literal["loader", "random"] = "loader"  # the next training batches | random windows
     gptq_block_size: int = 128
     gptq_damp: float = 0.01
     gptq_act_order: bool = True
     lqer_rank: int = 0  # 0 = off
     lqer_top_k: int = 4  # tensors with the largest quantization error get a correction
     lqer_bits: int = 8  # per-row factor bits (sym, and asym's fallback)
-    lqer_mode: str = "sym"  # sym (Hessian-weighted, int-k rows) | asym (A int2 per matrix, B int4 groups)
+    lqer_mode: Literal["sym", "asym"] = "sym"  # Hessian-weighted int-k rows | A int2 per matrix, B int4 groups
     lqer_group: int = 64  # asym: values of B per scale
     artifact_codecs: str = "zlib,lzma,zstd,brotli"  # each group takes the smallest (lrzip: ZPAQ)
-    artifact_group_by: str = "role"  # role (emb / attn / mlp) | module (one group per weight across layers)
+    artifact_group_by: Literal["role", "module"] = "role"  # emb / attn / mlp | one group per weight across layers
     artifact_transpose: bool = False  # store int matrices column by column
-    artifact_row_order: str = "none"  # none | scale | l1 (greedy nearest row by L1 distance)
+    artifact_row_order: Literal["none", "scale", "l1"] = "none"  # l1: greedy nearest row by L1 distance
     artifact_row_order_names: str = ""  # comma list of name substrings it applies to ("": all)
 
     # ---- record-class model (docs/record.md) --------------------------------------------------
     # Every default below is "off" and keeps the official baseline's model.
     # shape
-    mlp_act: str = "relu2"  # relu2 | leaky_relu2
+    mlp_act: Literal["relu2", "leaky_relu2"] = "relu2"
     mlp_leaky_slope: float = 0.5
     loop_start: int = 0  # depth recurrence: layers [loop_start, loop_end) run loop_extra more times
     loop_end: int = 0  # exclusive (the record's log prints the last looped layer: loop_end - 1)
@@ -135,9 +136,9 @@ class Config:
     attn_gate_scale: float = 0.5
     gate_window: int = 12  # residual dims read by the attention gate and the SmearGate
     doc_isolation: bool = False  # no attention across a BOS boundary
-    bos_id: int = 1
+    bos_id: int = 1  # the tokenizer's (data/tokenizer.py BOS_ID), as the data's manifest records it
     attn_window: int = 0  # sliding attention window in tokens (0 = full causal)
-    attn_backend: str = "auto"  # auto | sdpa | flex | varlen (see model/masks.py)
+    attn_backend: Literal["auto", "sdpa", "flex", "varlen"] = "auto"  # see model/masks.py
     # token mixing
     smear_gate: bool = False  # x_t += lam * sigmoid(W x_t[:gate_window]) * x_{t-1}, never across a BOS
     bigram_buckets: int = 0  # BigramHash table rows (0 = off)
@@ -145,20 +146,20 @@ class Config:
     value_embed_last_n: int = 0  # value embeddings added to v in the last n layers (0 = off)
     # ---- record-class training stack ---------------------------------------------------------
     # optimizer and schedule
-    muon_coeffs: str = "baseline"  # baseline (fixed quintic) | polar_express (per-step)
+    muon_coeffs: Literal["baseline", "polar_express"] = "baseline"  # fixed quintic | per-step
     muon_row_norm: bool = False  # scale every row of the Nesterov update to unit norm before Newton-Schulz
     muon_weight_decay: float = 0.0  # decoupled: p *= 1 - lr * wd (matrices)
     adam_weight_decay: float = 0.0  # AdamW's decoupled decay on the scalars and an untied head
     embed_weight_decay: float = 0.0  # AdamW's decoupled decay on the embedding tables
-    lr_schedule: str = "baseline"  # baseline (warmdown_iters) | fraction (warmdown_frac of training)
+    lr_schedule: Literal["baseline", "fraction"] = "baseline"  # warmdown_iters | warmdown_frac of training
     warmdown_frac: float = 0.0
     min_lr_frac: float = 0.0  # the LR multiplier never goes below this (a clamp, either schedule)
-    grad_clip_scope: str = "global"  # global (the averaged gradient) | rank (each rank's own, before averaging)
+    grad_clip_scope: Literal["global", "rank"] = "global"  # the averaged gradient | each rank's own, before averaging
     ema_decay: float = 0.0  # EMA of the weights, used for the final eval and export (0 = off)
     compile_fullgraph: bool = False
-    train_loader: str = "stream"  # stream | bos_aligned | packed (data/loader.py)
+    train_loader: Literal["stream", "bos_aligned", "packed"] = "stream"  # see data/loader.py
 
-    # ---- issue 5: eval strategies and score-first TTT (defaults = the baseline's eval) ------
+    # ---- eval strategies and score-first TTT (defaults = the baseline's eval) ---------------
     eval_stride: int = 0  # 0 = the eval window: non-overlapping; < window: sliding windows
     eval_doc_aware: bool = False  # context never crosses a BOS
     ttt_enabled: bool = False  # score-first test-time training at eval
@@ -188,9 +189,10 @@ class Config:
     @classmethod
     def load(cls, path: str | Path) -> "Config":
         try:
-            return cls.from_dict(json.loads(Path(path).read_text()))
+            cfg = cls.from_dict(json.loads(Path(path).read_text()))
         except (OSError, json.JSONDecodeError) as e:
             raise PgolfError(f"{path}: cannot read config ({e})") from None
+        return validate(cfg)
 
     def replace(self, **kw: Any) -> "Config":
         return apply_overrides(self, kw)
@@ -212,8 +214,13 @@ def recipe_of(config: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in config.items() if k not in RUN_FIELDS}
 
 
+# The string fields with a fixed set of values, from their Literal types: field -> the values.
+CHOICES: dict[str, tuple[str, ...]] = {
+    name: get_args(t) for name, t in get_type_hints(Config).items() if get_origin(t) is Literal
+}
+
+
 # ---- presets ------------------------------------------------------------------------------
-TRACKERS = ("none", "tensorboard", "wandb")
 DEMO_STEPS = 300  # cpu-demo: what a 180 s clock allowed on a 2-core CPU (224-323 steps measured)
 # Each preset is a dict of differences from the Config defaults (= the official 8xH100 baseline).
 PRESETS: dict[str, dict[str, Any]] = {
@@ -387,62 +394,15 @@ def load_config(preset: str = "baseline", smoke: bool = False, **overrides: Any)
     return validate(apply_overrides(cfg, overrides))
 
 
-GRAD_CLIP_SCOPES = ("global", "rank")
+def validate(cfg: Config, world_size: int = 1) -> Config:
+    """``cfg``, or one line naming every setting that cannot work (on ``world_size`` ranks).
 
-
-def _optim_problems(cfg: Config) -> list[str]:
-    """The optimizer, schedule and train-loader settings that cannot work."""
-    from pgolf.data.loader import LOADERS
-    from pgolf.optim.muon import COEFFS
-    from pgolf.optim.schedule import LR_SCHEDULES
-
-    problems = []
-    for name, choices in (("lr_schedule", LR_SCHEDULES), ("muon_coeffs", COEFFS),
-                          ("grad_clip_scope", GRAD_CLIP_SCOPES), ("train_loader", LOADERS)):
-        if getattr(cfg, name) not in choices:
-            problems.append(f"{name}={getattr(cfg, name)!r}; choose from {', '.join(choices)}")
-    for name in ("warmdown_frac", "min_lr_frac", "loop_enable_frac"):
-        if not 0.0 <= getattr(cfg, name) <= 1.0:
-            problems.append(f"{name}={getattr(cfg, name)} must be in [0, 1]")
-    for name in ("muon_momentum", "muon_momentum_warmup_start", "ema_decay", "beta1", "beta2"):
-        if not 0.0 <= getattr(cfg, name) < 1.0:
-            problems.append(f"{name}={getattr(cfg, name)} must be in [0, 1)")
-    for name in ("muon_weight_decay", "adam_weight_decay", "embed_weight_decay", "grad_clip_norm"):
-        if getattr(cfg, name) < 0:
-            problems.append(f"{name}={getattr(cfg, name)} must be >= 0")
-    return problems
-
-
-def validate(cfg: Config) -> Config:
-    """One-line errors for settings that cannot work, before any run folder or training step."""
-    from pgolf.artifact.export import export_problems
-    from pgolf.model.layout import layout_problems
-    from pgolf.model.masks import BACKENDS
-    from pgolf.model.mlp import ACTIVATIONS
-
-    problems = []
-    if cfg.num_layers < 1 or cfg.model_dim < 1 or cfg.num_heads < 1 or cfg.num_kv_heads < 1:
-        problems.append("num_layers, model_dim, num_heads and num_kv_heads must be >= 1")
-    elif cfg.model_dim % cfg.num_heads or (cfg.model_dim // cfg.num_heads) % 2:
-        problems.append(f"model_dim={cfg.model_dim} must split into num_heads={cfg.num_heads} heads of even size")
-    elif cfg.num_heads % cfg.num_kv_heads:
-        problems.append(f"num_heads={cfg.num_heads} must be a multiple of num_kv_heads={cfg.num_kv_heads}")
-    if cfg.vocab_size < 2 or cfg.train_seq_len < 1 or cfg.train_batch_tokens < cfg.train_seq_len:
-        problems.append("vocab_size >= 2, train_seq_len >= 1 and train_batch_tokens >= train_seq_len are required")
-    problems += export_problems(cfg)
-    if cfg.mlp_act not in ACTIVATIONS:
-        problems.append(f"mlp_act={cfg.mlp_act!r}; choose from {', '.join(ACTIVATIONS)}")
-    if cfg.tracker not in TRACKERS:
-        problems.append(f"tracker={cfg.tracker!r}; choose from {', '.join(TRACKERS)}")
-    if cfg.wandb_mode not in ("offline", "online"):
-        problems.append(f"wandb_mode={cfg.wandb_mode!r}; choose offline or online")
-    if cfg.wallclock_guard and cfg.iterations < 1:
-        problems.append("wallclock_guard=true needs iterations >= 1 (the steps bound the run)")
-    problems += _optim_problems(cfg)
-    if cfg.attn_backend not in BACKENDS:
-        problems.append(f"attn_backend={cfg.attn_backend!r}; choose from {', '.join(BACKENDS)}")
-    if not problems:  # layer-indexed options need a valid shape first
-        problems += layout_problems(cfg)
-    if problems:
-        raise PgolfError("config: " + "; ".join(problems))
+    Every entry point calls it before a run folder or a training step exists: ``load_config``,
+    the command line, ``train`` and the packed ``train_gpt.py``.
+    """
+    bad = [f"{name}={getattr(cfg, name)!r}; choose from {', '.join(values)}"
+           for name, values in CHOICES.items() if getattr(cfg, name) not in values]
+    found = bad + problems(cfg, world_size)
+    if found:
+        raise PgolfError("config: " + "; ".join(found))
     return cfg

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from pgolf.config import Config, apply_overrides, validate
+from pgolf.data.tokenizer import BOS_ID
 from pgolf.errors import PgolfError
 
 Convert = Callable[[str, dict[str, str]], Any]
@@ -196,7 +197,7 @@ NOT_YET_MAPPED: dict[str, tuple[str, ...]] = {
 # what the script always does without printing it: these fields take these values
 SCRIPT_FACTS: dict[str, Any] = dict(
     mlp_act="leaky_relu2", mlp_leaky_slope=0.5,  # its MLP: leaky_relu(x, 0.5)^2
-    doc_isolation=True, bos_id=1,  # attention restarts at every BOS (cu_seqlens)
+    doc_isolation=True, bos_id=BOS_ID,  # attention restarts at every BOS (cu_seqlens)
     orthogonal_init=True, embed_bf16=True,  # _init_weights; the embedding is left in bf16 on GPU
     muon_coeffs="polar_express", lr_schedule="fraction", compile_fullgraph=True,
     train_loader="packed",  # DocumentPackingLoader: documents back to back, cut every train_seq_len

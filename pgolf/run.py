@@ -43,7 +43,7 @@ def main_job(args) -> dict:
     from pgolf.data.fetch import fetch
     from pgolf.data.paths import resolve_data
     from pgolf.train.commands import config_from_args
-    from pgolf.train.loop import train
+    from pgolf.train.trainer import train
     from pgolf.train.tracker import open_tracker
 
     t0 = time.perf_counter()

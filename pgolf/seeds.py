@@ -19,6 +19,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from pgolf.config import validate
 from pgolf.errors import PgolfError
 
 ALPHA = 0.01
@@ -69,7 +70,6 @@ def _child_env() -> dict[str, str]:
 def run_seeds(args, seeds: list[int], stdout=None) -> dict:
     """Train every seed in turn; the per-seed results, their mean and std, and the statistics."""
     from pgolf.train.commands import config_from_args
-    from pgolf.train.dist import micro_batch
     from pgolf.train.runlog import new_run_id
 
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
@@ -77,8 +77,8 @@ def run_seeds(args, seeds: list[int], stdout=None) -> dict:
     given = {kv.split("=", 1)[0].strip().lower() for kv in args.overrides if "=" in kv}
     if "seed" in given:
         raise PgolfError("give the seeds with --seeds only, not also seed=")
-    cfg = config_from_args(args).replace(seed=seeds[0])  # a bad setting fails here, before any run
-    micro_batch(cfg, args.nproc_per_node)
+    # a bad setting fails here, before any run
+    cfg = validate(config_from_args(args).replace(seed=seeds[0]), args.nproc_per_node)
     base = cfg.run_id or new_run_id()
     runs = []
     for i, seed in enumerate(seeds, 1):

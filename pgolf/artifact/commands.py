@@ -14,7 +14,7 @@ def load_qstate(path: Path, overrides: dict):
     import torch
 
     from pgolf.artifact.container import read_artifact
-    from pgolf.config import Config, apply_overrides
+    from pgolf.config import Config, apply_overrides, validate
     from pgolf.quant.scheme import quantize_for_export
 
     ckpt = model = None
@@ -34,7 +34,7 @@ def load_qstate(path: Path, overrides: dict):
         return qstate, config, f"symbols read from {model}"
     try:
         blob = torch.load(ckpt, map_location="cpu", weights_only=True)
-        cfg = apply_overrides(Config.from_dict(blob["config"]), overrides)
+        cfg = validate(apply_overrides(Config.from_dict(blob["config"]), overrides))
         state = blob["model"]
     except (OSError, KeyError, RuntimeError) as e:
         raise PgolfError(f"{ckpt}: not a pgolf checkpoint ({e})") from None

@@ -43,8 +43,6 @@ from pgolf.quant.quantize import QTensor
 
 MAGIC = b"PGOLF\x00\x02\x00"
 FORMAT_VERSION = 3  # 3 added transposed symbols; 2 is read as before
-GROUP_BY = ("role", "module")
-ROW_ORDERS = ("none", "scale", "l1")
 
 
 @dataclass(frozen=True)

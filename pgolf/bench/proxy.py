@@ -26,8 +26,9 @@ from pathlib import Path
 import numpy as np
 
 from pgolf.config import Config, env_overrides, load_config, parse_kv
-from pgolf.data.paths import resolve_data
-from pgolf.data.shards import BOS_ID, load_split, shard_files, write_shard
+from pgolf.data.paths import dataset_bos_id, resolve_data
+from pgolf.data.shards import load_split, shard_files, write_shard
+from pgolf.data.tokenizer import BOS_ID
 from pgolf.data.sidecar import load_sidecar, sidecar_name
 from pgolf.errors import PgolfError
 
@@ -64,11 +65,11 @@ def parse_recipe(text: str) -> Recipe:
     return Recipe(text, preset, kv, cfg)
 
 
-def cut_val(tokens: np.ndarray, limit: int) -> np.ndarray:
+def cut_val(tokens: np.ndarray, limit: int, bos_id: int = BOS_ID) -> np.ndarray:
     """The first whole documents (each starts with BOS) holding at most ``limit`` tokens."""
     if limit <= 0 or limit >= len(tokens):
         return tokens
-    starts = np.flatnonzero(tokens[: limit + 1] == BOS_ID)
+    starts = np.flatnonzero(tokens[: limit + 1] == bos_id)
     end = int(starts[-1]) if len(starts) and starts[-1] > 0 else limit
     return tokens[:end]
 
@@ -91,7 +92,7 @@ def prepare_data(data: str | Path, out_dir: Path, vocab_size: int, val_tokens: i
         link = cut_dir / f.name
         if not link.exists():
             link.symlink_to(f.resolve())
-    val = cut_val(load_split(dataset_dir, "val", vocab_size), val_tokens)
+    val = cut_val(load_split(dataset_dir, "val", vocab_size), val_tokens, dataset_bos_id(dataset_dir))
     write_shard(cut_dir / "fineweb_val_000000.bin", val)
     side = load_sidecar(dataset_dir, "val")  # a transformed dataset's byte sidecar is cut in step
     if side is not None:

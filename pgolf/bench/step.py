@@ -1,6 +1,6 @@
 """`pgolf bench step`: steady-state time of one real optimizer step, and what it means.
 
-The step is the training loop's own (:class:`pgolf.train.loop.Trainer`): same model, compile,
+The step is the trainer's own (:class:`pgolf.train.trainer.Trainer`): same model, compile,
 autocast, micro-batches, optimizers and data loader. Warm-up steps (compile, first allocations,
 Muon's momentum buffers) run first and are not timed.
 
@@ -26,7 +26,7 @@ from torch import nn
 
 from pgolf.config import Config
 from pgolf.train import dist as pdist
-from pgolf.train.loop import Trainer, peak_memory_bytes, _sync, _use_compile
+from pgolf.train.trainer import Trainer, peak_memory_bytes, _sync, _use_compile
 
 FLOP_FORMULA = "6*N_matmul + 6*L*d*(T+1)  (N_matmul: Linear weights + tied head; causal attention)"
 

@@ -1,6 +1,6 @@
 """Build token shards (and, if asked, the tokenizer) from a JSON-lines file of documents.
 
-Exactly as the challenge's export does it: every document becomes ``[BOS=1] + sp.encode(text)``
+Exactly as the challenge's export does it: every document becomes ``[BOS] + sp.encode(text)``
 (no EOS); the first ``val_docs`` documents form the val stream and the rest the train stream;
 each stream is cut every ``shard_size`` tokens into ``fineweb_{val,train}_NNNNNN.bin``. With the
 official tokenizer and settings the shards are byte-identical to the published ones.
@@ -48,7 +48,7 @@ from pgolf.data import tokenizer as tok
 from pgolf.data import transforms
 from pgolf.data.docs import iter_docs, read_source_manifest, source_manifest_path
 from pgolf.data.fetch import sha256_file
-from pgolf.data.shards import BOS_ID, atomic_write, shard_bytes, shard_glob, shard_name
+from pgolf.data.shards import atomic_write, shard_bytes, shard_glob, shard_name
 from pgolf.data.sidecar import doc_sidecar, piece_text, sidecar_glob, sidecar_name
 from pgolf.errors import PgolfError
 
@@ -107,7 +107,7 @@ def _init_worker(model_path: str, transform: str | None) -> None:
 def _stream(encoded: list[list[int]]) -> np.ndarray:
     """``[BOS] + ids`` for each document, concatenated, as uint16."""
     total = sum(len(ids) for ids in encoded) + len(encoded)
-    return np.fromiter(chain.from_iterable(chain((BOS_ID,), ids) for ids in encoded),
+    return np.fromiter(chain.from_iterable(chain((tok.BOS_ID,), ids) for ids in encoded),
                        dtype=np.uint16, count=total)
 
 
@@ -305,8 +305,8 @@ def build(docs: str | Path, out: str | Path, tokenizer: str | Path | None = None
                                                        spec, transform)
     sp = tok.load(model_path)
     info = tok.describe(sp)
-    if info["bos_id"] != BOS_ID:
-        raise PgolfError(f"{model_path}: BOS id is {info['bos_id']}; shards need BOS = {BOS_ID}")
+    if info["bos_id"] != tok.BOS_ID:
+        raise PgolfError(f"{model_path}: BOS id is {info['bos_id']}; shards need BOS = {tok.BOS_ID}")
     if info["vocab_size"] > 65536:
         raise PgolfError(f"{model_path}: vocab {info['vocab_size']} does not fit uint16 shards")
 

@@ -18,15 +18,16 @@ from typing import Any
 import numpy as np
 
 from pgolf.data.bytes import ByteTable, load_table
-from pgolf.data.paths import resolve_data
-from pgolf.data.shards import BOS_ID, read_shard, shard_files
+from pgolf.data.paths import dataset_bos_id, resolve_data
+from pgolf.data.shards import read_shard, shard_files
+from pgolf.data.tokenizer import BOS_ID
 from pgolf.data.sidecar import load_sidecar
 from pgolf.errors import PgolfError
 
 SPLITS = ("val", "train")
 
 
-def count_split(files: list[Path], table: ByteTable, progress: bool = False) -> dict[str, int]:
+def count_split(files: list[Path], table: ByteTable, progress: bool = False, bos_id: int = BOS_ID) -> dict[str, int]:
     """Documents, tokens, target tokens and bytes of the stream made of ``files``."""
     from tqdm import tqdm
 
@@ -34,7 +35,7 @@ def count_split(files: list[Path], table: ByteTable, progress: bool = False) -> 
     prev = None  # the last token of the previous shard: the stream runs across shard boundaries
     for f in tqdm(files, desc=files[0].name.split("_")[1], unit="shard", disable=not progress):
         t = read_shard(f, table.vocab_size)
-        docs += int(np.count_nonzero(t == BOS_ID))
+        docs += int(np.count_nonzero(t == bos_id))
         tokens += len(t)
         stream = t if prev is None else np.concatenate(([prev], t))
         if len(stream) > 1:
@@ -62,7 +63,7 @@ def inspect(data: str | Path, tokenizer: str | Path | None = None, progress: boo
         except PgolfError:
             out[split] = {"docs": 0, "tokens": 0, "target_tokens": 0, "bytes": 0, "shards": 0}
             continue
-        out[split] = {**count_split(files, table, show), "shards": len(files)}
+        out[split] = {**count_split(files, table, show, dataset_bos_id(dataset_dir)), "shards": len(files)}
         side = load_sidecar(dataset_dir, split)  # a transform's bytes of the original text
         if side is not None:
             out[split]["bytes"] = int(side[1:].sum(dtype=np.int64))

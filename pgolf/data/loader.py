@@ -28,10 +28,10 @@ import numpy as np
 import torch
 
 from pgolf.data.segments import cu_seqlens
-from pgolf.data.shards import BOS_ID, read_header, read_shard, shard_files
+from pgolf.data.shards import read_header, read_shard, shard_files
+from pgolf.data.tokenizer import BOS_ID
 from pgolf.errors import PgolfError
 
-LOADERS = ("stream", "bos_aligned", "packed")
 CU_BUCKET = 64  # cu_seqlens padded to a multiple of this: few distinct shapes for a compiled graph
 
 
@@ -192,6 +192,4 @@ def train_loader(cfg, rank: int, world: int):
         return PackedLoader(cfg.data_path, rank, world, cfg.vocab_size, cfg.bos_id, cfg.grad_accum_total)
     if cfg.train_loader == "bos_aligned":
         return DocAlignedLoader(cfg.data_path, rank, world, cfg.vocab_size, cfg.bos_id)
-    if cfg.train_loader == "stream":
-        return BatchLoader(cfg.data_path, rank, world, cfg.vocab_size)
-    raise PgolfError(f"config: train_loader={cfg.train_loader!r}; choose from {', '.join(LOADERS)}")
+    return BatchLoader(cfg.data_path, rank, world, cfg.vocab_size)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from pgolf.data.tokenizer import BOS_ID
 from pgolf.errors import PgolfError
 
 
@@ -17,6 +18,31 @@ def _manifest_root(dataset_dir: Path) -> Path | None:
         if (cand / "manifest.json").is_file():
             return cand
     return None
+
+
+def read_manifest(dataset_dir: str | Path) -> tuple[Path | None, dict]:
+    """(root, manifest) of the fetch/build root holding ``dataset_dir``; (None, {}) if there is none."""
+    root = _manifest_root(Path(dataset_dir))
+    if root is None:
+        return None, {}
+    try:
+        return root, json.loads((root / "manifest.json").read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise PgolfError(f"{root / 'manifest.json'}: cannot read ({e})") from None
+
+
+def dataset_bos_id(dataset_dir: str | Path, default: int = BOS_ID) -> int:
+    """The BOS id of a dataset folder: its manifest entry's ``bos_id``, else ``default`` (the tokenizer's)."""
+    _, manifest = read_manifest(dataset_dir)
+    ds = next((d for d in manifest.get("datasets", []) if d.get("name") == Path(dataset_dir).name), {})
+    return int(ds.get("bos_id", default))
+
+
+def check_bos_id(dataset_dir: str | Path, bos_id: int) -> None:
+    """One-line error when the dataset's manifest records a BOS id other than ``bos_id`` (the config's)."""
+    found = dataset_bos_id(dataset_dir, bos_id)
+    if found != bos_id:
+        raise PgolfError(f"bos_id={bos_id}, but the manifest of {dataset_dir} says its documents start with {found}")
 
 
 def resolve_data(path: str | Path, vocab_size: int | None = None) -> tuple[Path, Path | None]:
@@ -34,10 +60,9 @@ def resolve_data(path: str | Path, vocab_size: int | None = None) -> tuple[Path,
         if not found:
             raise PgolfError(f"{path}: neither shards nor a datasets/fineweb10B_* folder here")
         dataset_dir = found[0]
-    root = _manifest_root(dataset_dir)
+    root, manifest = read_manifest(dataset_dir)
     tokenizer = None
     if root is not None:
-        manifest = json.loads((root / "manifest.json").read_text())
         ds = next((d for d in manifest.get("datasets", []) if d.get("name") == dataset_dir.name), None)
         tok = next((t for t in manifest.get("tokenizers", []) if ds and t.get("name") == ds.get("tokenizer_name")), None)
         if tok and (root / tok["model_path"]).is_file():

@@ -34,8 +34,8 @@ from pgolf.data import tokenizer as tok
 from pgolf.data import transforms
 from pgolf.data.bytes import ByteTable, load_table, stream_target_bytes
 from pgolf.data.docs import iter_docs
-from pgolf.data.paths import resolve_data
-from pgolf.data.shards import BOS_ID, load_split
+from pgolf.data.paths import dataset_bos_id, read_manifest, resolve_data
+from pgolf.data.shards import load_split
 from pgolf.data.sidecar import doc_sidecar, load_sidecar, piece_text, target_bytes_for
 from pgolf.errors import PgolfError
 
@@ -67,19 +67,9 @@ def is_lossless(sp) -> bool:
     return n["name"] == "identity" and not n["add_dummy_prefix"] and not n["remove_extra_whitespaces"]
 
 
-def _manifest(dataset_dir: Path) -> tuple[Path | None, dict]:
-    for cand in (dataset_dir, dataset_dir.parent, dataset_dir.parent.parent):
-        if (cand / "manifest.json").is_file():
-            try:
-                return cand, json.loads((cand / "manifest.json").read_text())
-            except (OSError, json.JSONDecodeError) as e:
-                raise PgolfError(f"{cand / 'manifest.json'}: cannot read ({e})") from None
-    return None, {}
-
-
 def default_docs(dataset_dir: Path) -> Path | None:
     """The docs file the manifest names (its recorded path, or its name beside the manifest)."""
-    root, manifest = _manifest(dataset_dir)
+    root, manifest = read_manifest(dataset_dir)
     cands = []
     if manifest.get("docs_path"):
         cands.append(Path(manifest["docs_path"]))
@@ -117,7 +107,7 @@ class _Truth:
 
 
 def _describe(i: int, s: int, kind: str, ids: list[int], counted: np.ndarray, true: np.ndarray | None,
-              got: str, ref: str, sp, detail: str = "") -> dict[str, Any]:
+              got: str, ref: str, sp, bos_id: int, detail: str = "") -> dict[str, Any]:
     """The first mismatch: document ``i`` (stream position ``s``), with its text and first bad token.
 
     ``counted`` / ``true``: the bytes of ``[BOS] + ids``; token 0 is the document's BOS.
@@ -136,7 +126,7 @@ def _describe(i: int, s: int, kind: str, ids: list[int], counted: np.ndarray, tr
         bad = np.flatnonzero(counted != true)
         if len(bad):
             j = int(bad[0])
-            tid = BOS_ID if j == 0 else int(ids[j - 1])
+            tid = bos_id if j == 0 else int(ids[j - 1])
             out.update(token=j, position=s + j, token_id=tid, piece=sp.IdToPiece(tid),
                        token_bytes_counted=int(counted[j]), token_bytes_true=int(true[j]))
     return out
@@ -194,8 +184,9 @@ def prove(data: str | Path, tokenizer: str | Path | None = None, docs: str | Pat
     transform = transforms.detect(sp)
     lossless = is_lossless(sp)
     tokens = load_split(dataset_dir, "val", sp.GetPieceSize())
-    if not len(tokens) or tokens[0] != BOS_ID:
-        raise PgolfError(f"{dataset_dir}: the val stream does not start with BOS ({BOS_ID})")
+    bos_id = dataset_bos_id(dataset_dir)
+    if not len(tokens) or tokens[0] != bos_id:
+        raise PgolfError(f"{dataset_dir}: the val stream does not start with BOS ({bos_id})")
     if byte_table is not None:
         tb, source = stream_target_bytes(tokens, byte_table).astype(np.int64), "given table"
     else:
@@ -204,7 +195,7 @@ def prove(data: str | Path, tokenizer: str | Path | None = None, docs: str | Pat
     tb = np.concatenate(([0], tb))  # tb[p]: bytes charged to stream position p (the first BOS: none)
     truth = _Truth(sp, model, tokens, transform)
 
-    starts = np.flatnonzero(tokens == BOS_ID)
+    starts = np.flatnonzero(tokens == bos_id)
     ends = np.append(starts[1:], len(tokens))
     n_docs = len(starts)
     counted = ref_total = raw_total = mismatches = 0
@@ -231,7 +222,7 @@ def prove(data: str | Path, tokenizer: str | Path | None = None, docs: str | Pat
             if first is None:
                 ids = tokens[s + 1:e].tolist()
                 true = truth.doc(s, e, ids) if kind == "bytes" else None
-                first = _describe(i, s, kind, ids, doc_tb, true, got, ref, sp, detail)
+                first = _describe(i, s, kind, ids, doc_tb, true, got, ref, sp, bos_id, detail)
         bar.update(1)
     bar.close()
     return {

@@ -18,7 +18,6 @@ MAGIC = 20240520
 VERSION = 1
 HEADER_WORDS = 256
 HEADER_BYTES = HEADER_WORDS * 4
-BOS_ID = 1  # every document starts with it; the export never writes EOS
 
 
 def read_header(path: str | Path) -> int:

@@ -18,10 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from pgolf.data.bytes import load_sentencepiece
-from pgolf.data.shards import BOS_ID, atomic_write
+from pgolf.data.shards import atomic_write
 from pgolf.errors import PgolfError
 
-PAD_ID, EOS_ID, UNK_ID = 0, 2, 3  # and BOS_ID, the shards' own
+# The special ids the tokenizer is trained with. BOS_ID is the one source of the BOS id: every
+# document of a shard starts with it (the export never writes EOS), the data's manifest records
+# it and the Config carries it (``bos_id``) to the model, the loaders and eval.
+PAD_ID, BOS_ID, EOS_ID, UNK_ID = 0, 1, 2, 3
 MODEL_TYPES = ("bpe", "unigram")
 # SentencePiece's TrainerSpec.model_type enum values (sentencepiece_model.proto).
 _MODEL_TYPE_NAMES = {1: "unigram", 2: "bpe", 3: "word", 4: "char"}

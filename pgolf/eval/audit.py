@@ -40,6 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pgolf.data.tokenizer import BOS_ID
 from pgolf.errors import PgolfError
 
 FORMAT = "pgolf-eval-audit/1"
@@ -196,7 +197,7 @@ def _first_bad(mask: np.ndarray) -> int:
     return int(np.flatnonzero(mask)[0])
 
 
-def check_audit(report_or_path, tokens: np.ndarray | None = None, bos_id: int = 1) -> dict:
+def check_audit(report_or_path, tokens: np.ndarray | None = None, bos_id: int = BOS_ID) -> dict:
     """Re-run the four checks from a report (dict or path); ``{"ok": bool, "checks": {...}}``.
 
     With the val ``tokens`` at hand, the recorded stream length and BOS positions are verified

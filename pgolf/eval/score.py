@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 from pgolf.data.bytes import ByteTable, stream_target_bytes
 from pgolf.eval.audit import AuditTrail, ValTokens
-from pgolf.data.shards import BOS_ID
+from pgolf.data.tokenizer import BOS_ID
 from pgolf.eval.windows import Window, batches, plan, window_flops_tokens
 
 
@@ -133,6 +133,7 @@ def score_stream(
     trail: AuditTrail | None = None,
     progress=None,
     target_bytes: np.ndarray | None = None,
+    bos_id: int = BOS_ID,
 ) -> dict:
     """Score every target of ``tokens`` once; ``stride`` 0 = ``seq_len`` (non-overlapping).
 
@@ -141,7 +142,7 @@ def score_stream(
     device = torch.device(device)
     rank, world = rank_world()
     val = ValTokens(tokens, trail)
-    bos = val.bos_positions(BOS_ID) if doc_aware else None
+    bos = val.bos_positions(bos_id) if doc_aware else None
     windows = plan(len(tokens), seq_len, stride or seq_len, bos)
     was_training = model.training
     model.eval()

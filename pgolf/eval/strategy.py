@@ -91,7 +91,7 @@ def evaluate_model(model: torch.nn.Module, tokens: np.ndarray, table, cfg, devic
         else:
             res = score_stream(model, tokens, table, seq_len, cfg.val_batch_size, device, stride=stride,
                                doc_aware=cfg.eval_doc_aware, trail=trail, progress=bar,
-                               target_bytes=target_bytes)
+                               target_bytes=target_bytes, bos_id=cfg.bos_id)
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
             phases = {"score": time.perf_counter() - t0}

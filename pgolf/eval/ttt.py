@@ -27,7 +27,6 @@ from pgolf.errors import PgolfError
 from pgolf.eval.audit import AuditTrail, ValTokens
 from pgolf.eval.score import (all_reduce_sum, autocast, batches, rank_world, token_nll, totals,
                               window_batch)
-from pgolf.data.shards import BOS_ID
 from pgolf.eval.windows import Window, segment_windows, segments
 
 
@@ -137,7 +136,7 @@ def score_ttt(model: nn.Module, tokens: np.ndarray, table, cfg, seq_len: int, de
         raise PgolfError("TTT global SGD phases run on one process only (set ttt_global_lr=0 under torchrun)")
     val = ValTokens(tokens, trail)
     docs = [segment_windows(lo, hi, seq_len, chunk, first=chunk, segment=i)
-            for i, (lo, hi) in enumerate(segments(len(tokens), val.bos_positions(BOS_ID)))]
+            for i, (lo, hi) in enumerate(segments(len(tokens), val.bos_positions(cfg.bos_id)))]
     order = sorted(range(len(docs)), key=lambda i: (-len(docs[i]), i))
     mine = order[rank::world]
     G = max(1, cfg.ttt_batch_docs)
@@ -219,7 +218,7 @@ def score_ttt(model: nn.Module, tokens: np.ndarray, table, cfg, seq_len: int, de
 
 def _global_phase(model, val: ValTokens, loras, doc_ids: list[int], seq_len: int, cfg, device, trail) -> int:
     """SGD on the base weights over already-scored documents (non-overlapping windows)."""
-    spans = segments(len(val), val.bos_positions(BOS_ID))
+    spans = segments(len(val), val.bos_positions(cfg.bos_id))
     windows: list[Window] = []
     for i in sorted(doc_ids):
         lo, hi = spans[i]

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pgolf.data.shards import BOS_ID
 from pgolf.errors import PgolfError
 
 

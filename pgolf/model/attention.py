@@ -50,8 +50,6 @@ class CausalSelfAttention(nn.Module):
                  rope_dims: int = 0, xsa: bool = False, gate_dims: int = 0, gate_scale: float = 0.5,
                  value_embed: bool = False):
         super().__init__()
-        if dim % num_heads or num_heads % num_kv_heads:
-            raise ValueError(f"model_dim {dim}, num_heads {num_heads}, num_kv_heads {num_kv_heads} do not divide")
         self.num_heads, self.num_kv_heads = num_heads, num_kv_heads
         self.head_dim = dim // num_heads
         kv_dim = num_kv_heads * self.head_dim
@@ -62,8 +60,6 @@ class CausalSelfAttention(nn.Module):
         self.proj.zero_init = True
         self.q_gain = nn.Parameter(torch.full((num_heads,), qk_gain_init))
         self.rope_dims = rope_dims if 0 < rope_dims < self.head_dim else self.head_dim
-        if self.rope_dims % 2:
-            raise ValueError(f"rope_dims {rope_dims} must be even")
         self.rotary = Rotary(self.rope_dims, rope_base)
         self.xsa = xsa
         self.gate_dims, self.gate_scale = gate_dims, gate_scale

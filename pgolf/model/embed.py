@@ -44,8 +44,6 @@ class BigramHash(nn.Module):
 
     def __init__(self, buckets: int, dim: int, model_dim: int, bos_id: int):
         super().__init__()
-        if buckets < 2:
-            raise ValueError(f"bigram_buckets {buckets} must be >= 2")
         self.buckets, self.bos_id = buckets, bos_id
         self.table = nn.Embedding(buckets, dim)
         nn.init.normal_(self.table.weight, std=0.02)

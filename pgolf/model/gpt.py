@@ -25,10 +25,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pgolf.config import Config
+from pgolf.config import Config, validate
 from pgolf.model.attention import CausalSelfAttention
 from pgolf.model.embed import BigramHash, SmearGate, ValueEmbedding
-from pgolf.model.layout import check_features, halves, num_skips
+from pgolf.layout import halves, num_skips
 from pgolf.model.masks import build_mask
 from pgolf.model.mlp import MLP
 
@@ -79,7 +79,7 @@ class Block(nn.Module):
 class GPT(nn.Module):
     def __init__(self, cfg: Config):
         super().__init__()
-        check_features(cfg)
+        validate(cfg)
         self.cfg = cfg
         self.tok_emb = nn.Embedding(cfg.vocab_size, cfg.model_dim)
         self.blocks = nn.ModuleList(Block(cfg, i) for i in range(cfg.num_layers))

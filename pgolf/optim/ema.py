@@ -14,8 +14,6 @@ from torch import nn
 
 class EMA:
     def __init__(self, model: nn.Module, decay: float):
-        if not 0.0 < decay < 1.0:
-            raise ValueError(f"ema_decay {decay} must be in (0, 1)")
         self.decay = decay
         state = model.state_dict()
         self.shadow = {k: v.detach().float().clone() for k, v in state.items() if v.is_floating_point()}

@@ -17,7 +17,6 @@ from __future__ import annotations
 import torch
 import torch.distributed as dist
 
-COEFFS = ("baseline", "polar_express")
 # Coefficients (a, b, c) of the quintic X <- aX + b(XX^T)X + c(XX^T)^2 X used by the baseline.
 NS_COEFFS = (3.4445, -4.7750, 2.0315)
 # Polar Express (Amsel et al., 2025): one (a, b, c) per iteration. The list has five entries
@@ -35,9 +34,7 @@ def iteration_coeffs(steps: int, coeffs: str = "baseline") -> tuple[tuple[float,
     """The (a, b, c) of each Newton-Schulz iteration."""
     if coeffs == "polar_express":
         return POLAR_EXPRESS[:steps]
-    if coeffs == "baseline":
-        return (NS_COEFFS,) * steps
-    raise ValueError(f"muon_coeffs {coeffs!r}: choose {' or '.join(COEFFS)}")
+    return (NS_COEFFS,) * steps
 
 
 def newton_schulz(g: torch.Tensor, steps: int, eps: float = 1e-7, coeffs: str = "baseline",

@@ -13,9 +13,6 @@ multiplier never goes below ``min_lr_frac`` (a clamp: ``max(mult, min_lr_frac)``
 
 from __future__ import annotations
 
-LR_SCHEDULES = ("baseline", "fraction")
-
-
 def lr_multiplier(step: int, elapsed_ms: float, iterations: int, warmdown_iters: int, max_wallclock_ms: float) -> float:
     if warmdown_iters <= 0:
         return 1.0
@@ -64,8 +61,6 @@ def lr_for(cfg, step: int, elapsed_ms: float, cap_ms: float | None = None) -> fl
     cap_ms = cfg.max_wallclock_seconds * 1000 if cap_ms is None else cap_ms
     if cfg.lr_schedule == "fraction":
         mult = fraction_multiplier(training_fraction(step, elapsed_ms, cfg.iterations, cap_ms), cfg.warmdown_frac)
-    elif cfg.lr_schedule == "baseline":
-        mult = lr_multiplier(step, elapsed_ms, cfg.iterations, cfg.warmdown_iters, cap_ms)
     else:
-        raise ValueError(f"lr_schedule {cfg.lr_schedule!r}: choose {' or '.join(LR_SCHEDULES)}")
+        mult = lr_multiplier(step, elapsed_ms, cfg.iterations, cfg.warmdown_iters, cap_ms)
     return max(mult, cfg.min_lr_frac)

@@ -2,7 +2,7 @@
 
 The set is discovered, not listed: starting from the packed entry point, every ``import`` of a
 ``pgolf`` module anywhere in a module's source (top level or inside a function) is followed,
-so a module another branch adds is bundled as soon as training, export or eval imports it.
+so a new module is bundled as soon as training, export or eval imports it.
 Interface-only modules (the CLI, ``*.commands``, the packer itself, reading record logs and
 record weights) are never bundled.
 """

@@ -24,20 +24,17 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from pgolf.config import validate
 from pgolf.data.shards import HEADER_BYTES, read_header, shard_files
 from pgolf.errors import PgolfError
 from pgolf.quant.gptq import collect_hessians
 
-SOURCES = ("random", "loader")
 
 
 def train_budget_ms(cfg) -> float:
     """The training clock's cap in ms (0 = none): the wall-clock cap less the GPTQ reserve."""
     cap = cfg.max_wallclock_seconds * 1000
-    if cap > 0 and cfg.quant_scheme == "gptq":
-        if cfg.gptq_reserve_seconds >= cfg.max_wallclock_seconds:
-            raise PgolfError(f"config: gptq_reserve_seconds={cfg.gptq_reserve_seconds} leaves no training time "
-                             f"under max_wallclock_seconds={cfg.max_wallclock_seconds}")
+    if cap > 0 and cfg.quant_scheme == "gptq":  # validate keeps the reserve below the cap
         cap -= cfg.gptq_reserve_seconds * 1000
     return cap
 
@@ -151,7 +148,8 @@ def reserve_rule(cfg, batch_s: float | None = None):
     if batch_s is None:
         return cfg, f"gptq_reserve:fixed {cfg.gptq_reserve_seconds:g}s train_budget:{train_budget_ms(cfg):.0f}ms {rule}"
     reserve = cfg.gptq_reserve_seconds + cfg.gptq_reserve_margin * cfg.gptq_calib_batches * batch_s
-    new = cfg.replace(gptq_reserve_seconds=round(reserve, 3), gptq_reserve_auto=False)
+    # the measured reserve is the run's setting from here on, checked like any other
+    new = validate(cfg.replace(gptq_reserve_seconds=round(reserve, 3), gptq_reserve_auto=False))
     return new, (f"gptq_reserve:auto one_batch:{1000 * batch_s:.1f}ms x {cfg.gptq_calib_batches} batches x margin "
                  f"{cfg.gptq_reserve_margin:g} + {cfg.gptq_reserve_seconds:g}s = {new.gptq_reserve_seconds:g}s "
                  f"train_budget:{train_budget_ms(new):.0f}ms {rule}")

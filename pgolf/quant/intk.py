@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import torch
 
-from pgolf.errors import PgolfError
+from pgolf.config_checks import parse_rules
 from pgolf.quant.quantize import QTensor, _dtype_name
 
 EMBED_PATTERNS = ("tok_emb", "lm_head")
@@ -47,21 +47,6 @@ def is_gate(name: str, t: torch.Tensor) -> bool:
             and any(p in name for p in GATE_PATTERNS))
 
 
-def parse_rules(rules: str) -> list[tuple[str, int, float | None]]:
-    """``"tok_emb=7@15;mlp.proj=5"`` -> [(pattern, bits, clip or None)]."""
-    out = []
-    for item in filter(None, (r.strip() for r in rules.split(";"))):
-        try:
-            pat, spec = item.split("=", 1)
-            bits, _, clip = spec.partition("@")
-            out.append((pat.strip(), int(bits), float(clip) if clip else None))
-        except ValueError:
-            raise PgolfError(f"config: quant_rules item {item!r} is not pattern=bits[@clip_sigmas]") from None
-        if not 2 <= out[-1][1] <= 8:
-            raise PgolfError(f"config: quant_rules item {item!r}: bits must be 2..8")
-    return out
-
-
 def _matches(pattern: str, name: str) -> bool:
     return fnmatch.fnmatchcase(name, pattern) if any(c in pattern for c in "*?[") else pattern in name
 
@@ -75,8 +60,6 @@ def plan_for(name: str, cfg) -> TensorPlan:
         if _matches(pat, name):
             bits, clip = b, (clip if c is None else c)
             break
-    if not 2 <= bits <= 8:
-        raise PgolfError(f"config: {bits} bits for {name}; choose 2..8")
     return TensorPlan(bits, clip, cfg.quant_clip_quantile)
 
 

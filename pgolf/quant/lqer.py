@@ -21,7 +21,6 @@ from pgolf.quant.intk import as_rows, quantize_absmax_rows
 from pgolf.quant.quantize import QTensor, dequantize_tensor
 
 SUFFIX_A, SUFFIX_B = ".lqer_a", ".lqer_b"
-MODES = ("sym", "asym")
 ASYM_A_BITS, ASYM_B_BITS = 2, 4
 
 

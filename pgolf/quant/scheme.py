@@ -12,14 +12,10 @@ from __future__ import annotations
 
 import torch
 
-from pgolf.errors import PgolfError
 from pgolf.quant.gptq import gptq_symbols
 from pgolf.quant.intk import _dtype_name, as_rows, is_gate, pack_rows, plan_for, quantize_absmax_rows, quantize_rtn, row_scales
 from pgolf.quant.lqer import corrections
 from pgolf.quant.quantize import QTensor, passthrough, quantize_state_dict
-
-SCHEMES = ("int8_zlib", "rtn", "gptq")
-PASSTHROUGH = ("mixed", "fp16")
 
 
 def quantize_gptq(name: str, t: torch.Tensor, h: torch.Tensor, cfg) -> QTensor:
@@ -43,8 +39,6 @@ def quantize_one(name: str, t: torch.Tensor, h: torch.Tensor | None, cfg) -> QTe
 def quantize_for_export(state: dict[str, torch.Tensor], cfg, hessians: dict[str, torch.Tensor] | None = None
                         ) -> dict[str, QTensor]:
     """Quantize a state dict as ``cfg`` says; ``hessians`` (by weight name) feed GPTQ and LQER."""
-    if cfg.quant_scheme not in SCHEMES:
-        raise PgolfError(f"config: quant_scheme={cfg.quant_scheme!r}; choose from {', '.join(SCHEMES)}")
     if cfg.quant_scheme == "int8_zlib":
         return quantize_state_dict(state)
     hessians = hessians or {}

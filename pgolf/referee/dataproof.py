@@ -19,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pgolf.data.shards import BOS_ID, HEADER_BYTES, read_header, shard_files
+from pgolf.data.paths import dataset_bos_id
+from pgolf.data.shards import HEADER_BYTES, read_header, shard_files
 from pgolf.errors import PgolfError
 from pgolf.referee.records import Record
 
@@ -79,10 +80,10 @@ def tokenizer_rule(rec: Record, data: str | Path | None) -> dict:
     return verdict(name, status, "; ".join(d for _, d in results))
 
 
-def _doc_hashes(tokens: np.ndarray, carry: np.ndarray) -> tuple[list[tuple[bytes, int]], np.ndarray]:
+def _doc_hashes(tokens: np.ndarray, carry: np.ndarray, bos_id: int) -> tuple[list[tuple[bytes, int]], np.ndarray]:
     """Fingerprints of the complete documents in ``carry + tokens``; returns them and the open tail."""
     stream = np.concatenate([carry, tokens]) if len(carry) else np.asarray(tokens)
-    starts = np.flatnonzero(stream == BOS_ID)
+    starts = np.flatnonzero(stream == bos_id)
     out = []
     for a, b in zip(starts[:-1], starts[1:]):
         out.append((fingerprint(stream[a + 1:b]), int(b - a - 1)))
@@ -94,22 +95,23 @@ def fingerprint(doc: np.ndarray) -> bytes:
     return hashlib.blake2b(np.ascontiguousarray(doc, dtype="<u2").tobytes(), digest_size=8).digest()
 
 
-def split_fingerprints(files: list[Path]) -> list[tuple[bytes, int]]:
+def split_fingerprints(files: list[Path], bos_id: int) -> list[tuple[bytes, int]]:
     """(fingerprint, length) of every document of a split, in order."""
     docs: list[tuple[bytes, int]] = []
     carry = np.zeros(0, dtype=np.uint16)
     for f in files:
         n = read_header(f)
         tokens = np.memmap(f, dtype="<u2", mode="r", offset=HEADER_BYTES, shape=(n,)) if n else np.zeros(0, np.uint16)
-        found, carry = _doc_hashes(np.asarray(tokens), carry)
+        found, carry = _doc_hashes(np.asarray(tokens), carry, bos_id)
         docs.extend(found)
-    if len(carry) > 1 and carry[0] == BOS_ID:
+    if len(carry) > 1 and carry[0] == bos_id:
         docs.append((fingerprint(carry[1:]), len(carry) - 1))
     return docs
 
 
 def find_overlap(dataset_dir: str | Path, min_tokens: int = MIN_DOC_TOKENS) -> dict:
-    val = split_fingerprints(shard_files(dataset_dir, "val"))
+    bos_id = dataset_bos_id(dataset_dir)
+    val = split_fingerprints(shard_files(dataset_dir, "val"), bos_id)
     wanted = {fp: i for i, (fp, n) in enumerate(val) if n >= min_tokens}
     hits: list[tuple[int, str, int]] = []
     carry = np.zeros(0, dtype=np.uint16)
@@ -117,10 +119,10 @@ def find_overlap(dataset_dir: str | Path, min_tokens: int = MIN_DOC_TOKENS) -> d
     for f in shard_files(dataset_dir, "train"):
         n = read_header(f)
         tokens = np.memmap(f, dtype="<u2", mode="r", offset=HEADER_BYTES, shape=(n,)) if n else np.zeros(0, np.uint16)
-        found, carry = _doc_hashes(np.asarray(tokens), carry)
+        found, carry = _doc_hashes(np.asarray(tokens), carry, bos_id)
         train_docs += len(found)
         hits.extend((wanted[fp], f.name, train_docs - len(found) + k) for k, (fp, _) in enumerate(found) if fp in wanted)
-    if len(carry) > 1 and carry[0] == BOS_ID:
+    if len(carry) > 1 and carry[0] == bos_id:
         train_docs += 1
         fp = fingerprint(carry[1:])
         if fp in wanted:

@@ -105,7 +105,7 @@ class SeedLog:
     step_avg_ms: float | None = None
     steps: int | None = None
     iterations: int | None = None
-    stop_logged: bool = False  # the loop logged that the clock (not the step count) stopped it
+    stop_logged: bool = False  # training logged that the clock (not the step count) stopped it
     eval_s: float | None = None
     total_eval_s: float | None = None  # `total_eval_time:` when the log states it
     model_bytes: int | None = None

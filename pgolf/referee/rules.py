@@ -593,17 +593,19 @@ def score_first_audit(rec: Record, data: str | Path | None = None) -> dict:
 
     tokens, against = None, ""
     if data is not None:  # with the val tokens, the report's stream length and BOS positions are verified too
-        from pgolf.data.paths import resolve_data
+        from pgolf.data.paths import dataset_bos_id, resolve_data
         from pgolf.data.shards import load_split
 
         try:
-            tokens, against = load_split(resolve_data(data)[0], "val"), " against the val tokens"
+            dataset_dir = resolve_data(data)[0]
+            tokens, against = load_split(dataset_dir, "val"), " against the val tokens"
+            bos_id = dataset_bos_id(dataset_dir)
         except PgolfError:
             tokens = None
     bad, good = [], []
     for p in rec.audits:
         try:
-            res = check_audit(p, tokens) if tokens is not None else check_audit(p)
+            res = check_audit(p, tokens, bos_id) if tokens is not None else check_audit(p)
         except (KeyError, TypeError, ValueError, PgolfError) as e:
             bad.append(f"{p.name} is not a readable audit report ({type(e).__name__}: {e})")
             continue

@@ -1,1 +1,1 @@
-"""Training: the loop and clock, distributed helpers, run folders and logs."""
+"""Training: the trainer and its clock, distributed helpers, run folders and logs."""

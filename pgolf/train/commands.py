@@ -69,10 +69,12 @@ def run(args) -> int:
         return 0
     if args.json or args.against or args.against_bpb is not None or args.nproc_per_node != 1:
         raise PgolfError("--json, --against, --against-bpb and --nproc-per-node go with --seeds")
-    from pgolf.train.loop import train
+    from pgolf.data.paths import check_bos_id
+    from pgolf.train.trainer import train
     from pgolf.train.tracker import open_tracker
 
     cfg = config_from_args(args)
+    check_bos_id(cfg.data_path, cfg.bos_id)  # the config and the data agree on where documents start
     summary = train(cfg, dict(os.environ), progress=sys.stderr.isatty(), open_mirror=open_tracker)
     if int(os.environ.get("RANK", "0")) == 0:
         print(f"val_bpb:{summary['val_bpb']:.4f} bytes_total:{summary['bytes_total']} run_dir:{summary['run_dir']}")

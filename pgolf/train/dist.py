@@ -54,20 +54,6 @@ def teardown() -> None:
         dist.destroy_process_group()
 
 
-def micro_batch(cfg: Config, world: int) -> tuple[int, int]:
-    """(micro-steps per rank, tokens per rank per micro-step); errors if the batch does not split."""
-    if cfg.grad_accum_total % world:
-        raise PgolfError(f"grad_accum_total={cfg.grad_accum_total} is not divisible by world size {world}")
-    accum = cfg.grad_accum_total // world
-    local, rem = divmod(cfg.train_batch_tokens, world * accum)
-    if rem or local % cfg.train_seq_len or local == 0:
-        raise PgolfError(
-            f"train_batch_tokens={cfg.train_batch_tokens} does not split into {world * accum} micro-batches "
-            f"of whole train_seq_len={cfg.train_seq_len} sequences"
-        )
-    return accum, local
-
-
 def average_gradients(params) -> None:
     """Average every ``.grad`` over the ranks in place: one all-reduce per gradient dtype."""
     by_dtype: dict[torch.dtype, list[torch.Tensor]] = {}

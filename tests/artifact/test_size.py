@@ -21,6 +21,6 @@ def test_code_bytes_are_the_packed_file_bytes():
     from pgolf.pack.builder import build_source
 
     total, mods = code_bytes()
-    assert "pgolf.train.loop" in mods and "pgolf.model.gpt" in mods
+    assert "pgolf.train.trainer" in mods and "pgolf.model.gpt" in mods
     assert "pgolf.cli" not in mods and not any(m.endswith(".commands") for m in mods)
     assert total == len(build_source(Config().to_dict()).encode("latin-1")) > 10_000

@@ -14,7 +14,8 @@ from pgolf.data import caseops
 from pgolf.data.build import build
 from pgolf.data.docs import head
 from pgolf.data.prove import prove
-from pgolf.data.shards import BOS_ID, read_shard, write_shard
+from pgolf.data.shards import read_shard, write_shard
+from pgolf.data.tokenizer import BOS_ID
 from pgolf.data.tokenizer import proto_fields
 from pgolf.errors import PgolfError
 from tests.conftest import MINI

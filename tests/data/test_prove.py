@@ -169,7 +169,7 @@ def test_training_and_eval_charge_the_sidecar(case_build, corpus, tmp_path):
     """The one byte path: the training log's score and `pgolf eval` both charge the original bytes."""
     from pgolf.config import load_config
     from pgolf.eval.evaluate import evaluate_artifact
-    from pgolf.train.loop import train
+    from pgolf.train.trainer import train
 
     folder, keep = tmp_path / "data", 4  # the first 4 val documents keep it fast
     folder.mkdir()

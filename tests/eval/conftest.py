@@ -23,7 +23,7 @@ def tiny_cfg():
 def tiny_model(tiny_cfg):
     """Trained enough that context helps (so sliding windows can beat non-overlapping ones)."""
     from pgolf.train.dist import DistContext
-    from pgolf.train.loop import Trainer
+    from pgolf.train.trainer import Trainer
 
     before = torch.get_num_threads()
     torch.set_num_threads(1)  # the same weights on any machine; later tests get the threads back

@@ -50,13 +50,21 @@ def test_per_document_adapters_do_not_depend_on_the_batch(tiny_model, tiny_cfg, 
     assert abs(a["val_loss"] - b["val_loss"]) < 1e-5 * a["val_loss"]
 
 
-@pytest.mark.parametrize("bad", [{"ttt_batch_docs": 0}, {"ttt_lora_rank": -1}, {"ttt_lora_lr": -1.0},
-                                 {"ttt_chunk_tokens": 999}])
-def test_ttt_settings_out_of_range_are_one_line_errors(bad):
+@pytest.mark.parametrize("bad", [{"ttt_batch_docs": 0}, {"ttt_lora_rank": -1}, {"ttt_lora_lr": -1.0}])
+def test_ttt_settings_out_of_range_are_one_line_errors_of_the_config(bad):
+    from pgolf.config import load_config
+    from pgolf.errors import PgolfError
+
+    with pytest.raises(PgolfError, match=f"{next(iter(bad))}=") as e:
+        load_config("tiny", **{"ttt_enabled": True, "ttt_chunk_tokens": 32, **bad})
+    assert "\n" not in str(e.value)
+
+
+def test_a_ttt_chunk_longer_than_the_eval_window_is_a_one_line_error():
     from pgolf.config import load_config
     from pgolf.errors import PgolfError
     from pgolf.eval.ttt import score_ttt
 
-    cfg = load_config("tiny", **{"ttt_enabled": True, "ttt_chunk_tokens": 32, **bad})
-    with pytest.raises(PgolfError, match="TTT settings|ttt_chunk_tokens"):
+    cfg = load_config("tiny", ttt_enabled=True, ttt_chunk_tokens=999)
+    with pytest.raises(PgolfError, match="ttt_chunk_tokens"):
         score_ttt(None, np.ones(100, dtype=np.uint16), None, cfg, 64, "cpu")

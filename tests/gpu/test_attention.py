@@ -4,35 +4,22 @@ causality and document isolation in bf16."""
 
 from __future__ import annotations
 
-import importlib
-
 import pytest
 import torch
 
 import pgolf
-from pgolf.config import load_config
+from pgolf.config import CHOICES, load_config
 from pgolf.errors import PgolfError
 from tests.gpu.kit import GPU, doc_batch, jitter, rel_err
 
 pytestmark = GPU
 
-CANDIDATES = ("sdpa", "flex", "varlen")
 SHAPE = dict(num_layers=2, model_dim=256, num_heads=4, num_kv_heads=2, train_seq_len=1024)
 
 
 def backends() -> list[str]:
-    """The candidates plus any backend list the package publishes (its names may change)."""
-    names = list(CANDIDATES)
-    for mod in ("pgolf.config", "pgolf.model.masks", "pgolf.model.attention"):
-        try:
-            m = importlib.import_module(mod)
-        except ImportError:
-            continue
-        for attr in ("ATTN_BACKENDS", "ATTENTION_BACKENDS", "BACKENDS"):
-            v = getattr(m, attr, None)
-            if isinstance(v, (tuple, list, set, frozenset, dict)):
-                names += [n for n in v if isinstance(n, str) and n != "auto"]
-    return list(dict.fromkeys(names))
+    """Every attention backend the config accepts, but ``auto`` (which picks one of them)."""
+    return [n for n in CHOICES["attn_backend"] if n != "auto"]
 
 
 def _model(backend: str, isolate: bool, state=None):

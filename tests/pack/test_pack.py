@@ -27,7 +27,7 @@ def test_imports_are_followed_inside_functions_and_relative():
 
 def test_discover_bundles_training_modules_not_the_cli():
     mods = discover()
-    assert {"pgolf.train.loop", "pgolf.model.gpt", "pgolf.artifact.export", "pgolf.eval.score"} <= set(mods)
+    assert {"pgolf.train.trainer", "pgolf.model.gpt", "pgolf.artifact.export", "pgolf.eval.score"} <= set(mods)
     assert not any(m in ("pgolf.cli", "pgolf.run") or m.endswith(".commands") for m in mods)
     assert "pgolf.pack.builder" not in mods and "pgolf.pack.entry" in mods
 
@@ -104,7 +104,7 @@ def _final(log: str) -> tuple[list[str], str]:
 
 
 def test_packed_file_runs_standalone_and_matches_the_package(tmp_path, small_data):
-    from pgolf.train.loop import train
+    from pgolf.train.trainer import train
 
     data, tok = small_data
     cfg = load_config("tiny", data_path=str(data), tokenizer_path=str(tok), out_dir=str(tmp_path / "runs"),
@@ -137,7 +137,7 @@ def test_packed_file_runs_standalone_and_matches_the_package(tmp_path, small_dat
 
 def test_packed_file_under_torchrun_matches_one_process(tmp_path, small_data):
     """`torchrun --nproc_per_node=2 train_gpt.py` (gloo on CPU) trains on the same global batch."""
-    from pgolf.train.loop import train
+    from pgolf.train.trainer import train
 
     data, tok = small_data
     cfg = load_config("tiny", data_path=str(data), tokenizer_path=str(tok), out_dir=str(tmp_path / "runs"),

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import pgolf.data.shards as shards
-from pgolf.config import load_config
+from pgolf.config import load_config, validate
 from pgolf.data.loader import BatchLoader
 from pgolf.errors import PgolfError
 from pgolf.quant.calibrate import RandomWindows, calibrate, reserve_rule, resolve_reserve, train_budget_ms
@@ -21,8 +21,8 @@ def test_reserve_comes_out_of_the_training_clock():
     cfg = load_config("baseline", quant_scheme="gptq", gptq_reserve_seconds=12)
     assert train_budget_ms(cfg) == 588_000
     assert train_budget_ms(cfg.replace(max_wallclock_seconds=0)) == 0
-    with pytest.raises(PgolfError, match="leaves no training time"):
-        train_budget_ms(cfg.replace(gptq_reserve_seconds=600))
+    with pytest.raises(PgolfError, match="leaves no training time"):  # validate refuses it up front
+        validate(cfg.replace(gptq_reserve_seconds=600))
 
 
 def test_calibration_reads_training_shards_only(small_data, monkeypatch):
@@ -45,7 +45,7 @@ def test_calibration_reads_training_shards_only(small_data, monkeypatch):
 
 
 def test_gptq_run_end_to_end_and_size_command(small_data, tmp_path):
-    from pgolf.train.loop import train
+    from pgolf.train.trainer import train
 
     data, tok = small_data
     cfg = load_config("tiny", data_path=str(data), tokenizer_path=str(tok), out_dir=str(tmp_path), run_id="g",

@@ -5,7 +5,8 @@ import torch
 from pgolf.config import load_config
 from pgolf.errors import PgolfError
 from pgolf.quant.gptq import collect_hessians, gptq_symbols
-from pgolf.quant.intk import TensorPlan, parse_rules, plan_for, qmax, row_scales, rtn_symbols
+from pgolf.config_checks import parse_rules
+from pgolf.quant.intk import TensorPlan, plan_for, qmax, row_scales, rtn_symbols
 from pgolf.quant.quantize import dequantize_state_dict, dequantize_tensor
 from pgolf.quant.scheme import quantize_for_export
 

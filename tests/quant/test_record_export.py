@@ -115,7 +115,7 @@ def test_a_tiny_run_with_the_record_export(small_data, tmp_path, lrzip):
     from pgolf.artifact.codecs import requirements
     from pgolf.artifact.container import read_artifact
     from pgolf.config import PRESETS
-    from pgolf.train.loop import train
+    from pgolf.train.trainer import train
 
     data, tok = small_data
     export = {k: v for k, v in PRESETS["record"].items() if k.startswith(("quant_", "gptq_", "lqer_", "artifact_"))}

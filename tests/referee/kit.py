@@ -76,7 +76,7 @@ def make_record(folder: Path, seeds=(1, 2, 3), bpbs=(1.2001, 1.2010, 1.1995), tp
 
 def make_run(folder: Path, seed: int, bpb: float, loss: float, code_version: str = "0aeb812c32ed",
              model_bytes: int = 91878, train_gpt: str | None = CODE, **config) -> Path:
-    """A finished pgolf run folder (config.json, summary.json, train.log as the loop writes it, model)."""
+    """A finished pgolf run folder (config.json, summary.json, train.log as training writes it, model)."""
     from pgolf.config import load_config
 
     cfg = load_config("tiny", seed=seed, run_id=folder.name, out_dir=str(folder.parent), **config).to_dict()
@@ -85,7 +85,7 @@ def make_run(folder: Path, seed: int, bpb: float, loss: float, code_version: str
     (folder / "model.pgolf").write_bytes(bytes(range(256)) * (model_bytes // 256) + b"\0" * (model_bytes % 256))
     if train_gpt is not None:
         (folder / "train_gpt.py").write_text(train_gpt)
-    code = len(train_gpt.encode()) if train_gpt is not None else 61514  # the loop logs the file it wrote
+    code = len(train_gpt.encode()) if train_gpt is not None else 61514  # training logs the file it wrote
     log = [
         f"run_id:{folder.name} python:3.11.7 torch:2.13.0+cpu platform:Linux-6-x86_64 cuda:None gpu:None cpu_threads:2 "
         f"world_size:1 device:cpu code_version:{code_version}",

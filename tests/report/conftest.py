@@ -9,7 +9,7 @@ import torch
 @pytest.fixture(scope="session")
 def tiny_runs(tmp_path_factory, small_data):
     from pgolf.config import load_config
-    from pgolf.train.loop import train
+    from pgolf.train.trainer import train
 
     data, tok = small_data
     out = tmp_path_factory.mktemp("runs")

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from pgolf.config import DEMO_STEPS, load_config
-from pgolf.train.loop import train
+from pgolf.train.trainer import train
 
 STEPS = 6
 
@@ -34,7 +34,7 @@ def test_the_demo_preset_is_step_bounded():
 
 def test_the_schedule_follows_steps_not_the_clock():
     from pgolf.optim.schedule import lr_for
-    from pgolf.train.loop import schedule_budget_ms
+    from pgolf.train.trainer import schedule_budget_ms
 
     cfg = load_config("cpu-demo")
     budget = cfg.max_wallclock_seconds * 1000
@@ -54,7 +54,7 @@ def test_two_runs_give_the_same_numbers_at_any_speed(tmp_path, small_data, one_t
     monkeypatch.setattr(time, "perf_counter", lambda: 10.0 * next(ticks))  # every clock read: 10 s later
     slow, rows_slow = _demo(tmp_path, small_data, "slow")  # a very slow machine, still inside the guard
     monkeypatch.undo()
-    assert slow["train_seconds"] >= 10.0 * STEPS  # the fake clock did reach the loop
+    assert slow["train_seconds"] >= 10.0 * STEPS  # the fake clock did reach the trainer
     for s, rows in ((b, rows_b), (slow, rows_slow)):
         assert s["steps"] == a["steps"] == STEPS and s["stopped_by"] == a["stopped_by"] == "iterations"
         losses = [r["train_loss"] for r in rows if "train_loss" in r]

@@ -13,7 +13,7 @@ import torch.multiprocessing as mp
 
 from pgolf.config import load_config
 from pgolf.train.dist import DistContext
-from pgolf.train.loop import Trainer
+from pgolf.train.trainer import Trainer
 from tests.conftest import MINI_DATASET
 
 CLIP = 0.05

@@ -8,7 +8,7 @@ import torch
 from pgolf.config import load_config
 from pgolf.data.segments import cu_seqlens
 from pgolf.train.dist import DistContext
-from pgolf.train.loop import Trainer
+from pgolf.train.trainer import Trainer
 
 
 def _trainer(small_data, tmp_path, **kw) -> Trainer:

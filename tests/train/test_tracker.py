@@ -93,7 +93,7 @@ def test_wandb_offline_mirrors_the_run(tmp_path, small_data, one_thread):
 
 
 def test_tracker_setting_is_checked_and_needs_the_command_line(tmp_path, small_data):
-    from pgolf.train.loop import train
+    from pgolf.train.trainer import train
 
     with pytest.raises(PgolfError, match="tracker='mlflow'; choose from none, tensorboard, wandb"):
         load_config("tiny", tracker="mlflow")

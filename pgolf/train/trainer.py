@@ -1,4 +1,4 @@
-"""The training run: set up, compile warm-up, the timed loop, then export and round-trip eval.
+"""The training run: set up, compile warm-up, the timed steps, then export and round-trip eval.
 
 The clock counts only training steps: validation and the compile warm-up (on training data,
 after which weights and optimizer state are reset) are outside it. The warm-down follows the
@@ -23,7 +23,8 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from pgolf.artifact import codecs
 from pgolf.artifact.export import export_model, load_model
 from pgolf.artifact.size import code_bytes, size_report
-from pgolf.config import Config
+from pgolf.config import Config, validate
+from pgolf.config_checks import micro_batch
 from pgolf.data.bytes import load_table
 from pgolf.data.sidecar import target_bytes_for
 from pgolf.data.loader import train_loader
@@ -33,6 +34,7 @@ from pgolf.eval.score import score_stream
 from pgolf.eval.strategy import evaluate_model
 from pgolf.model import build_model
 from pgolf.model.checkpoint import CHECKPOINT_NAME, save_checkpoint
+from pgolf.model.masks import resolve_backend
 from pgolf.optim.build import build_optimizers
 from pgolf.optim.ema import EMA
 from pgolf.optim.schedule import loop_enabled, lr_for, muon_momentum
@@ -106,7 +108,7 @@ class Trainer:
                         broadcast_buffers=False)  # the only buffers are constants (RoPE frequencies)
                     if ctx.distributed else core)
         self.opts = build_optimizers(self.model, cfg)
-        self.accum, self.local_tokens = pdist.micro_batch(cfg, ctx.world_size)
+        self.accum, self.local_tokens = micro_batch(cfg, ctx.world_size)
         self.loader = train_loader(cfg, ctx.rank, ctx.world_size)
         self.packed_segments = cfg.train_loader == "packed" and cfg.doc_isolation
         self.autocast = (
@@ -197,10 +199,12 @@ def train(cfg: Config, environ: dict[str, str], progress: bool = False, echo: bo
     ``open_mirror(cfg, run_dir)`` opens the experiment tracker that ``cfg.tracker`` names (see
     ``runlog.RunLog``); the command line passes it, so the packed file never carries a tracker.
     """
+    validate(cfg, int(environ.get("WORLD_SIZE", "1")))  # the batch must split over the ranks
     if cfg.tracker != "none" and open_mirror is None:
         raise PgolfError(f"tracker={cfg.tracker} works from `pgolf train` and `pgolf run`, not from this entry point")
     ctx = pdist.setup(cfg, environ)
     try:
+        resolve_backend(cfg.attn_backend, ctx.device, True)  # settings the device rules out fail here too
         return _train(_resolve_run_id(cfg), ctx, progress and ctx.is_main, echo, open_mirror)
     finally:
         pdist.teardown()
