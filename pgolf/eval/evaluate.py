@@ -9,7 +9,7 @@ import torch
 
 from pgolf.artifact.container import read_artifact
 from pgolf.artifact.export import load_model
-from pgolf.config import Config
+from pgolf.config import Config, validate
 from pgolf.data.bytes import load_table
 from pgolf.data.paths import resolve_data
 from pgolf.data.shards import load_split
@@ -38,7 +38,7 @@ def evaluate_artifact(
     """
     t0 = time.perf_counter()
     _, config = read_artifact(artifact)
-    cfg = Config.from_dict(config).replace(device=device, **(overrides or {}))
+    cfg = validate(Config.from_dict(config).replace(device=device, **(overrides or {})))
     dataset_dir, found_tok = resolve_data(data or cfg.data_path, cfg.vocab_size)
     tok = Path(tokenizer) if tokenizer else (found_tok or Path(cfg.tokenizer_path))
     if not tok.is_file():

@@ -1,0 +1,102 @@
+"""A global TTT phase: SGD on the base weights over documents that were already scored.
+
+The documents (each with its closing BOS, as the record cuts them) are joined into one stream
+and cut into chunks of ``ttt_global_chunk_tokens``; the last chunk is never trained on. Chunk c
+sets the learning rate ``ttt_global_lr * (1 + cos(pi * c / (chunks - 1))) / 2`` and, per epoch
+(``ttt_global_epochs``), takes one step per ``ttt_global_batch_seqs`` whole eval windows of it:
+those windows run as one packed row whose attention restarts at every BOS and every eval window
+into a document (``cu_seqlens``), the loss is the row's mean, gradients are clipped to norm
+``ttt_global_grad_clip``, SGD with momentum ``ttt_global_momentum`` (new for each phase) updates
+every base weight.
+
+Under torchrun each row is cut at BOS positions into one piece per rank (a cut at a BOS changes
+nothing: attention and the SmearGate stop there anyway), each rank backpropagates the loss sum
+of its piece, and the summed gradients over the row's token count give every rank the gradient
+of the whole row: the same step as on one process.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from pgolf.data.shards import BOS_ID
+from pgolf.eval.audit import AuditTrail, ValTokens
+from pgolf.eval.score import CU_BUCKET, autocast, rank_world
+from pgolf.model.masks import cu_seqlens_from_ids
+from pgolf.train.dist import average_gradients
+
+
+def piece(ids: np.ndarray, rank: int, world: int) -> tuple[int, int]:
+    """This rank's share ``[lo, hi)`` of the inputs ``ids``: contiguous, cut only at a BOS, the
+    cuts as close to equal shares as the BOS positions allow (a share may be empty)."""
+    if world == 1:
+        return 0, len(ids)
+    bos = np.flatnonzero(ids == BOS_ID)
+    bos = bos[bos > 0]
+    cuts = [0]
+    for k in range(1, world):
+        want = k * len(ids) / world
+        i = int(np.searchsorted(bos, want))
+        near = [int(bos[j]) for j in (i - 1, i) if 0 <= j < len(bos)]
+        c = min(near, key=lambda b: (abs(b - want), b)) if near else len(ids)
+        cuts.append(max(c, cuts[-1]))
+    cuts.append(len(ids))
+    return cuts[rank], cuts[rank + 1]
+
+
+def global_phase(model: torch.nn.Module, val: ValTokens, docs, cfg, seq_len: int, device: torch.device,
+                 trail: AuditTrail | None = None) -> tuple[int, int]:
+    """Train ``model`` in place on ``docs``; returns (SGD steps, inputs this rank ran)."""
+    rank, world = rank_world()
+    parts = [val[d.start : d.start + d.targets + 1] for d in docs]
+    stream = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+    total = len(stream) - 1
+    size = cfg.ttt_global_chunk_tokens
+    n_chunks = -(-total // size) if total > 0 else 0
+    params = list(model.parameters())
+    for p in params:
+        p.requires_grad_(True)
+    sgd = torch.optim.SGD(params, lr=cfg.ttt_global_lr, momentum=cfg.ttt_global_momentum)
+    steps = inputs = 0
+    try:
+        for c in range(n_chunks - 1):
+            lo_c = c * size
+            seqs = (min(lo_c + size, total) - lo_c) // seq_len
+            lr = cfg.ttt_global_lr * 0.5 * (1.0 + math.cos(math.pi * c / max(n_chunks - 1, 1)))
+            for group in sgd.param_groups:
+                group["lr"] = lr
+            for _ in range(cfg.ttt_global_epochs):
+                for s in range(0, seqs, cfg.ttt_global_batch_seqs):
+                    a = lo_c + s * seq_len
+                    b = lo_c + min(s + cfg.ttt_global_batch_seqs, seqs) * seq_len + 1
+                    row = torch.from_numpy(stream[a:b].astype(np.int64))
+                    lo, hi = piece(row[:-1].numpy(), rank, world)
+                    sgd.zero_grad(set_to_none=True)
+                    if hi > lo:
+                        x, y = row[None, lo:hi].to(device), row[None, lo + 1 : hi + 1].to(device)
+                        cu, longest = cu_seqlens_from_ids(x, BOS_ID, seq_len, CU_BUCKET)
+                        with autocast(device):
+                            loss = model(x, y, reduction="sum", cu_seqlens=cu, max_seqlen=longest)
+                        (loss * (world / (b - a - 1))).backward()  # averaged over ranks: the row's mean
+                        inputs += hi - lo
+                    if world > 1:
+                        for p in params:
+                            if p.grad is None:
+                                p.grad = torch.zeros_like(p)
+                        average_gradients(params)
+                    if cfg.ttt_global_grad_clip > 0:
+                        torch.nn.utils.clip_grad_norm_(params, cfg.ttt_global_grad_clip)
+                    sgd.step()
+                    if trail is not None:
+                        trail.update(note=f"ttt global chunk {c}")
+                    steps += 1
+    finally:
+        for p in params:
+            p.requires_grad_(False)
+            p.grad = None
+    if trail is not None:
+        trail.flush("ttt global phase")  # reads no step used (a phase too short to train)
+    return steps, inputs
