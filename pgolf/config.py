@@ -81,25 +81,38 @@ class Config:
     quant_scheme: str = "int8_zlib"  # the baseline's per-row int8 + zlib-9
     allow_over_cap: bool = False
 
-    # ---- issue 4: compression and packing ----
     # quant_scheme rtn | gptq: per-row int-k symbols in the v2 container (int8_zlib stays the
-    # baseline export). Clip = quant_clip_sigmas * row std (0: the quant_clip_quantile of |w|).
-    quant_bits: int = 6
+    # baseline export). Clip = clip_sigmas * row std (0: the quant_clip_quantile of |w|), by role:
+    # a role's clip of 0 takes quant_clip_sigmas (docs/compression.md).
+    quant_bits: int = 6  # every matrix but the embedding
     quant_embed_bits: int = 8  # tok_emb / lm_head
     quant_clip_sigmas: float = 12.85
+    quant_attn_clip_sigmas: float = 0.0  # .attn. matrices
+    quant_mlp_clip_sigmas: float = 0.0  # .mlp. matrices
+    quant_embed_clip_sigmas: float = 0.0  # tok_emb / lm_head
     quant_clip_quantile: float = 0.9999984
     quant_rules: str = ""  # per-tensor "pattern=bits[@clip_sigmas];..." (first match wins)
     quant_keep_float_numel: int = 65536  # tensors this small pass through as fp16 / fp32
+    quant_passthrough: str = "mixed"  # mixed (control tensors fp32, the rest fp16) | fp16
+    quant_gate_int8: bool = False  # attention-gate weights as int8 rows instead of passthrough
     gptq_reserve_seconds: float = 8.0  # taken from max_wallclock_seconds for calibration
-    gptq_calib_batches: int = 16  # calibration micro-batches of training data
+    gptq_reserve_auto: bool = False  # measure: reserve = the above + margin * batches * one batch
+    gptq_reserve_margin: float = 1.25
+    gptq_calib_batches: int = 16  # calibration batches of training data (per-rank micro-batch size)
+    gptq_calib_source: str = "loader"  # loader (the next training batches) | random (random windows)
     gptq_block_size: int = 128
     gptq_damp: float = 0.01
     gptq_act_order: bool = True
     lqer_rank: int = 0  # 0 = off
     lqer_top_k: int = 4  # tensors with the largest quantization error get a correction
-    lqer_bits: int = 8
-    artifact_codecs: str = "zlib,lzma,zstd,brotli"  # each group takes the smallest
-    artifact_row_reorder: bool = False
+    lqer_bits: int = 8  # per-row factor bits (sym, and asym's fallback)
+    lqer_mode: str = "sym"  # sym (Hessian-weighted, int-k rows) | asym (A int2 per matrix, B int4 groups)
+    lqer_group: int = 64  # asym: values of B per scale
+    artifact_codecs: str = "zlib,lzma,zstd,brotli"  # each group takes the smallest (lrzip: ZPAQ)
+    artifact_group_by: str = "role"  # role (emb / attn / mlp) | module (one group per weight across layers)
+    artifact_transpose: bool = False  # store int matrices column by column
+    artifact_row_order: str = "none"  # none | scale | l1 (greedy nearest row by L1 distance)
+    artifact_row_order_names: str = ""  # comma list of name substrings it applies to ("": all)
 
     # ---- record-class model (docs/record.md) --------------------------------------------------
     # Every default below is "off" and keeps the official baseline's model.
@@ -280,8 +293,16 @@ PRESETS: dict[str, dict[str, Any]] = {
         adam_weight_decay=0.02, embed_weight_decay=0.085,
         lr_schedule="fraction", warmdown_frac=0.85, min_lr_frac=0.1, ema_decay=0.9965,
         grad_clip_norm=0.3, grad_clip_scope="rank", compile_fullgraph=True,
-        # export: GPTQ int6 (int8 embedding) in the v2 container, calibrated inside the clock
-        quant_scheme="gptq", quant_bits=6, quant_embed_bits=8,
+        # export: GPTQ int6 (attention 13.0 sigma, MLP 11.5), the tied embedding GPTQ int7 at 14.0 sigma,
+        # int8 gates, fp16 passthrough; rank-4 asymmetric LQER on the 3 worst; 16 batches of random
+        # train windows within a measured reserve; per-module groups, transposed, L1-sorted rows, ZPAQ
+        quant_scheme="gptq", quant_bits=6, quant_embed_bits=7, quant_clip_sigmas=12.85,
+        quant_attn_clip_sigmas=13.0, quant_mlp_clip_sigmas=11.5, quant_embed_clip_sigmas=14.0,
+        quant_passthrough="fp16", quant_gate_int8=True,
+        gptq_calib_batches=16, gptq_calib_source="random", gptq_reserve_auto=True,
+        lqer_rank=4, lqer_top_k=3, lqer_bits=4, lqer_mode="asym", lqer_group=64,
+        artifact_codecs="lrzip,brotli", artifact_group_by="module", artifact_transpose=True,
+        artifact_row_order="l1", artifact_row_order_names="tok_emb,attn.c_q,mlp.fc",
         # eval: document-aware windows of 2,048 (eval_seq_len), then phased score-first TTT: LoRA
         # rank 80 (alpha 144) per document, AdamW, chunks of 48, 64 documents a batch, 8 chains (its
         # 8 GPUs); 3 cumulative global SGD phases over the first 2,500 documents
@@ -444,10 +465,10 @@ def _eval_problems(cfg: Config) -> list[str]:
 
 def validate(cfg: Config) -> Config:
     """One-line errors for settings that cannot work, before any run folder or training step."""
+    from pgolf.artifact.export import export_problems
     from pgolf.model.layout import layout_problems
     from pgolf.model.masks import BACKENDS
     from pgolf.model.mlp import ACTIVATIONS
-    from pgolf.quant.scheme import SCHEMES
 
     problems = []
     if cfg.num_layers < 1 or cfg.model_dim < 1 or cfg.num_heads < 1 or cfg.num_kv_heads < 1:
@@ -458,8 +479,7 @@ def validate(cfg: Config) -> Config:
         problems.append(f"num_heads={cfg.num_heads} must be a multiple of num_kv_heads={cfg.num_kv_heads}")
     if cfg.vocab_size < 2 or cfg.train_seq_len < 1 or cfg.train_batch_tokens < cfg.train_seq_len:
         problems.append("vocab_size >= 2, train_seq_len >= 1 and train_batch_tokens >= train_seq_len are required")
-    if cfg.quant_scheme not in SCHEMES:
-        problems.append(f"quant_scheme={cfg.quant_scheme!r}; choose from {', '.join(SCHEMES)}")
+    problems += export_problems(cfg)
     if cfg.mlp_act not in ACTIVATIONS:
         problems.append(f"mlp_act={cfg.mlp_act!r}; choose from {', '.join(ACTIVATIONS)}")
     if cfg.tracker not in TRACKERS:

@@ -112,6 +112,8 @@ MAPPED: dict[str, tuple[str, Convert | None]] = {
     "ema_decay": ("ema_decay", None),
     "warmdown_frac": ("warmdown_frac", None),
     "min_lr": ("min_lr_frac", None),
+    "embed_wd": ("embed_weight_decay", None),
+    "gptq_reserve_seconds": ("gptq_reserve_seconds", None),
 }
 
 # the model keys a log must have for this table to describe its script
@@ -146,10 +148,9 @@ FIXED: dict[str, tuple[str, str]] = {
 
 # settings whose Config field does not exist yet, by the part of pgolf they belong to
 NOT_YET_MAPPED: dict[str, tuple[str, ...]] = {
-    "optimizer": ("embed_wd",),
     "quant/export": (
         "compressor", "embed_bits", "embed_clip_sigmas", "matrix_bits", "matrix_clip_sigmas", "mlp_clip_sigmas",
-        "attn_clip_sigmas", "gptq_calibration_batches", "gptq_reserve_seconds", "gated_attn_quant_gate",
+        "attn_clip_sigmas", "gptq_calibration_batches", "gated_attn_quant_gate",
         "lqer_enabled", "lqer_rank", "lqer_top_k", "lqer_factor_bits", "lqer_asym_enabled", "lqer_asym_group",
     ),
     "ttt/eval": (
@@ -168,6 +169,8 @@ SCRIPT_FACTS: dict[str, Any] = dict(
     doc_isolation=True, bos_id=1,  # attention restarts at every BOS (cu_seqlens)
     orthogonal_init=True, embed_bf16=True,  # _init_weights; the embedding is left in bf16 on GPU
     muon_coeffs="polar_express", lr_schedule="fraction", compile_fullgraph=True,
+    train_loader="packed",  # DocumentPackingLoader: documents back to back, cut every train_seq_len
+    grad_clip_scope="rank",  # each rank clips its own gradient before the all-reduce
 )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -85,3 +87,14 @@ def small_data(tmp_path_factory):
     write_shard(root / "fineweb_train_000000.bin", read_shard(MINI_DATASET / "fineweb_train_000000.bin")[:300_000])
     write_shard(root / "fineweb_val_000000.bin", read_shard(MINI_DATASET / "fineweb_val_000000.bin")[:6_000])
     return root, MINI_TOKENIZER
+
+
+@pytest.fixture(scope="session")
+def lrzip() -> str:
+    """The lrzip program (the ZPAQ codec). `.ci/run` installs it, so under CI its absence fails."""
+    exe = shutil.which("lrzip")
+    if exe is None:
+        if os.environ.get("CI"):
+            pytest.fail("lrzip is not installed, and .ci/run should have installed it (apt-get install -y lrzip)")
+        pytest.skip("the lrzip program is not installed here (apt-get install -y lrzip)")
+    return exe

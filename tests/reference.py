@@ -61,3 +61,31 @@ def record_script():
 def baseline_script():
     """The official root train_gpt.py (the naive baseline), imported on CPU."""
     return load_script("train_gpt.py")
+
+
+def record_quant_result(qstate: dict) -> tuple[dict, dict]:
+    """Our quantized tensors (``pgolf.quant``'s QTensors) as the 1.0611 record's ``(result, meta)``
+    dicts, the input of its ``_serialize_pergroup`` / ``dequantize_mixed``: int-k matrices as
+    ``<name>.q`` / ``.scale``, int8 gates as ``.gq`` / ``.gs``, LQER factors as ``.lqA_a`` ... (asym)
+    or ``.lqA`` ... (per-row), passthrough tensors under their own name."""
+    import torch
+
+    t = lambda a: torch.from_numpy(a.copy())  # noqa: E731
+    result, meta = {}, {}
+    for name, x in qstate.items():
+        if name.endswith((".lqer_a", ".lqer_b")):
+            continue
+        if x.kind in ("fp16", "fp32", "raw"):
+            result[name], meta[name] = t(x.data), "passthrough (float16)"
+        elif x.bits == 8 and x.data.size <= 8192:
+            result[name + ".gq"], result[name + ".gs"], meta[name] = t(x.data), t(x.scale), "gate_int8_row"
+        else:
+            result[name + ".q"], result[name + ".scale"] = t(x.data), t(x.scale)
+            meta[name] = f"gptq (int{x.bits})"
+            if name + ".lqer_a" in qstate:
+                a, b = qstate[name + ".lqer_a"], qstate[name + ".lqer_b"]
+                sfx = "_a" if a.kind == "intk_groups" else ""
+                result.update({name + ".lqA" + sfx: t(a.data), name + ".lqAs" + sfx: t(a.scale).reshape(()) if sfx else t(a.scale),
+                               name + ".lqB" + sfx: t(b.data), name + ".lqBs" + sfx: t(b.scale)})
+                meta[name] += "+lqer_asym" if sfx else "+lqer"
+    return result, meta

@@ -88,13 +88,12 @@ def decode(blob: bytes, source: str = "artifact") -> tuple[dict[str, QTensor], d
 
 
 def encode_for(qstate: dict[str, QTensor], config: dict[str, Any]) -> bytes:
-    """Format 1 for the baseline int8_zlib scheme (or a config without one), else format 2."""
+    """Format 1 for the baseline int8_zlib scheme (or a config without one), else format 2/3."""
     if config.get("quant_scheme", "int8_zlib") == "int8_zlib":
         return encode(qstate, config)
-    from pgolf.artifact import grouped
+    from pgolf.artifact import codecs, grouped
 
-    return grouped.encode(qstate, config, config.get("artifact_codecs", "zlib,lzma,zstd,brotli"),
-                          bool(config.get("artifact_row_reorder", False)))[0]
+    return grouped.encode(qstate, config, config.get("artifact_codecs", codecs.DEFAULT), grouped.Layout.of(config))[0]
 
 
 def write_artifact(path: str | Path, qstate: dict[str, QTensor], config: dict[str, Any]) -> int:

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from pgolf.artifact import grouped
+from pgolf.artifact import codecs, grouped
 from pgolf.artifact.size import CAP_BYTES
 from pgolf.quant.quantize import QTensor
 
@@ -38,7 +38,8 @@ def predict_groups(entries: list[dict], groups: dict[str, list[bytes]]) -> dict[
             g, off, n, dt, count = e[part]
             k = np.dtype(dt).itemsize
             chunk = raw[g][off : off + n]
-            out[g] += sum(entropy_bytes(chunk[i * count : (i + 1) * count]) for i in range(k))
+            planes = (chunk.reshape(k, count) if np.dtype(dt).kind == "f" else chunk.reshape(count, k).T) if k > 1 else [chunk]
+            out[g] += sum(entropy_bytes(np.ascontiguousarray(p)) for p in planes)
     return out
 
 
@@ -46,10 +47,10 @@ def size_breakdown(qstate: dict[str, QTensor], config: dict[str, Any], code_byte
     """Predicted and real bytes per group and in total, headroom and what it buys."""
     from pgolf.artifact.container import encode_for
 
-    entries, groups = grouped.layout(qstate, bool(config.get("artifact_row_reorder", False)))
+    opts = grouped.Layout.of(config)
+    entries, groups = grouped.layout(qstate, opts)
     predicted = predict_groups(entries, groups)
-    blob, table = grouped.encode(qstate, config, config.get("artifact_codecs", "zlib,lzma,zstd,brotli"),
-                                 bool(config.get("artifact_row_reorder", False)))
+    blob, table = grouped.pack(entries, groups, config, config.get("artifact_codecs", codecs.DEFAULT))
     header = len(blob) - sum(g["compressed"] for g in table)
     scheme = config.get("quant_scheme", "int8_zlib")
     real = len(encode_for(qstate, config)) if scheme == "int8_zlib" else len(blob)

@@ -27,10 +27,12 @@ import bisect
 import numpy as np
 import torch
 
+from pgolf.data.segments import cu_seqlens
 from pgolf.data.shards import BOS_ID, read_header, read_shard, shard_files
 from pgolf.errors import PgolfError
 
 LOADERS = ("stream", "bos_aligned", "packed")
+CU_BUCKET = 64  # cu_seqlens padded to a multiple of this: few distinct shapes for a compiled graph
 
 
 def _to_device(x: torch.Tensor, y: torch.Tensor, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -167,12 +169,21 @@ class PackedLoader:
     def next_batch(self, local_tokens: int, seq_len: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         """Inputs and targets of shape (1, local_tokens); ``seq_len`` is the model's business here
         (the attention segments' cap), not the row length."""
+        return self.next_packed(local_tokens, seq_len, device)[:2]
+
+    def next_packed(self, local_tokens: int, seq_len: int,
+                    device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """:meth:`next_batch` plus the row's attention segments as ``cu_seqlens`` (documents cut
+        every ``seq_len`` tokens, padded to a multiple of 64), built on the host before the copy
+        so the training step never waits on the device for them."""
         span = local_tokens + 1
         if not self._pending or span != self._span:
             self._plan_step(span)
         start = self._pending.pop(0)
         row = torch.from_numpy(self.tokens[start : start + span].astype(np.int64))
-        return _to_device(row[None, :-1], row[None, 1:], device)
+        cu, _ = cu_seqlens(row[:-1], self.bos_id, seq_len, bucket=CU_BUCKET)
+        x, y = _to_device(row[None, :-1], row[None, 1:], device)
+        return x, y, cu.to(device, non_blocking=device.type == "cuda")
 
 
 def train_loader(cfg, rank: int, world: int):

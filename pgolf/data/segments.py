@@ -31,10 +31,15 @@ def segment_ids(ids: torch.Tensor, bos_id: int, max_len: int = 0) -> torch.Tenso
     return segment_starts(ids, bos_id, max_len).cumsum(dim=-1) - 1
 
 
-def cu_seqlens(ids: torch.Tensor, bos_id: int, max_len: int = 0) -> torch.Tensor:
-    """int32 boundaries ``[0, s1, ..., T]`` of the segments of one row (1-D ids)."""
-    if ids.dim() != 1:
-        raise ValueError(f"cu_seqlens takes one row of ids, got shape {tuple(ids.shape)}")
-    starts = segment_starts(ids, bos_id, max_len).nonzero().flatten()
-    end = torch.tensor([ids.numel()], device=ids.device)
-    return torch.cat([starts, end]).to(torch.int32)
+def cu_seqlens(ids: torch.Tensor, bos_id: int, max_len: int = 0, bucket: int = 0) -> tuple[torch.Tensor, int]:
+    """(int32 boundaries ``[0, s1, ..., B*T]``, longest segment) of the segments of ids (B, T) or
+    (T,), over the flattened batch (every row start is a boundary). With ``bucket`` > 0 the list is
+    padded with B*T (empty segments) to a multiple of ``bucket``: fixed shapes for a compiled
+    graph. It reads the boundaries back to the host: build it outside a compiled region."""
+    rows = ids.reshape(-1, ids.size(-1))
+    starts = segment_starts(rows, bos_id, max_len).reshape(-1).nonzero().flatten()
+    bounds = torch.cat([starts, starts.new_tensor([rows.numel()])])
+    longest = int((bounds[1:] - bounds[:-1]).max())
+    if bucket > 0 and len(bounds) % bucket:
+        bounds = torch.cat([bounds, bounds.new_full((bucket - len(bounds) % bucket,), rows.numel())])
+    return bounds.to(torch.int32), longest

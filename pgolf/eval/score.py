@@ -33,7 +33,7 @@ from pgolf.data.bytes import ByteTable, stream_target_bytes
 from pgolf.data.shards import BOS_ID
 from pgolf.eval.audit import AuditTrail, ValTokens
 from pgolf.eval.windows import Window, batches, packed_rows, plan, window_flops_tokens
-from pgolf.model.masks import cu_seqlens_from_ids
+from pgolf.data.segments import cu_seqlens
 
 CU_BUCKET = 64  # cu_seqlens padded to a multiple of this (fixed shapes for a compiled graph), as the record
 
@@ -99,7 +99,7 @@ def packed_kw(seq_len: int):
     """``forward_kw`` for packed rows: their ``cu_seqlens`` from the BOS positions (every
     ``seq_len`` tokens into a document a new segment), the record's layout."""
     def kw(ids: torch.Tensor, row) -> dict:
-        cu, longest = cu_seqlens_from_ids(ids, BOS_ID, seq_len, CU_BUCKET)
+        cu, longest = cu_seqlens(ids, BOS_ID, seq_len, CU_BUCKET)
         return {"cu_seqlens": cu, "max_seqlen": longest}
     return kw
 

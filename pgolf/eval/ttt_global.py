@@ -25,7 +25,7 @@ import torch
 from pgolf.data.shards import BOS_ID
 from pgolf.eval.audit import AuditTrail, ValTokens
 from pgolf.eval.score import CU_BUCKET, autocast, rank_world
-from pgolf.model.masks import cu_seqlens_from_ids
+from pgolf.data.segments import cu_seqlens
 from pgolf.train.dist import average_gradients
 
 
@@ -77,7 +77,7 @@ def global_phase(model: torch.nn.Module, val: ValTokens, docs, cfg, seq_len: int
                     sgd.zero_grad(set_to_none=True)
                     if hi > lo:
                         x, y = row[None, lo:hi].to(device), row[None, lo + 1 : hi + 1].to(device)
-                        cu, longest = cu_seqlens_from_ids(x, BOS_ID, seq_len, CU_BUCKET)
+                        cu, longest = cu_seqlens(x, BOS_ID, seq_len, CU_BUCKET)
                         with autocast(device):
                             loss = model(x, y, reduction="sum", cu_seqlens=cu, max_seqlen=longest)
                         (loss * (world / (b - a - 1))).backward()  # averaged over ranks: the row's mean

@@ -16,7 +16,7 @@ With ``stride == seq_len`` this is exactly the baseline's non-overlapping window
 Packed rows (:func:`packed_rows`) are the record's document-aware layout: the stream is cut into
 rows of a fixed number of inputs from position 0, and each row is scored by one forward in
 which attention restarts at every BOS and every ``seq_len`` tokens into a document (and at
-the row start): ``pgolf.model.masks.cu_seqlens_from_ids``.
+the row start): ``pgolf.data.segments.cu_seqlens``.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ windowed; and the attention kernel that applies it.
 Segments come either from the tokens (a new one at every BOS and at every row start) or from
 ``cu_seqlens``: cumulative segment starts over the flattened (B*T) batch, as the record's
 document-packing loader builds them (a document longer than the training length is cut into
-pieces of that length, see :func:`cu_seqlens_from_ids`); ``cu_seqlens`` must contain every row
+pieces of that length, see :func:`pgolf.data.segments.cu_seqlens`); ``cu_seqlens`` must contain every row
 start, may be padded at the end with B*T (empty segments), and only counts with doc isolation.
 
 Backends (``attn_backend``):
@@ -25,6 +25,7 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
+from pgolf.data import segments
 from pgolf.errors import PgolfError
 
 BACKENDS = ("auto", "sdpa", "flex", "varlen")
@@ -44,37 +45,12 @@ def has_varlen() -> bool:
     return True
 
 
-def doc_ids(ids: torch.Tensor, bos_id: int) -> torch.Tensor:
-    """(B, T) document index of each position: +1 at every BOS."""
-    return (ids == bos_id).cumsum(dim=1)
-
-
 def segment_ids(ids: torch.Tensor, bos_id: int, cu_seqlens: torch.Tensor | None = None) -> torch.Tensor:
     """(B, T) segment index of each position, from ``cu_seqlens`` when given, else from BOS."""
     if cu_seqlens is None:
-        return doc_ids(ids, bos_id)
+        return segments.segment_ids(ids, bos_id)
     pos = torch.arange(ids.numel(), device=ids.device)
     return (torch.searchsorted(cu_seqlens.to(pos.dtype), pos, right=True) - 1).view(ids.shape)
-
-
-def cu_seqlens_from_ids(ids: torch.Tensor, bos_id: int, max_len: int = 0,
-                        bucket: int = 0) -> tuple[torch.Tensor, int]:
-    """(cu_seqlens int32, longest segment) for token ids (B, T), the way the record packs them:
-    a segment starts at every row start and every BOS, and, with ``max_len`` > 0, every
-    ``max_len`` tokens into a document; the list is padded with B*T to a multiple of ``bucket``
-    (fixed shapes for a compiled graph). Eager: it reads the tokens on the host side."""
-    B, T = ids.shape
-    flat = ids.reshape(-1)
-    pos = torch.arange(B * T, device=ids.device)
-    start = (flat == bos_id) | (pos % T == 0)
-    if max_len > 0:
-        doc_start = torch.where(start, pos, torch.zeros_like(pos)).cummax(0).values
-        start = start | ((pos - doc_start) % max_len == 0)
-    bounds = torch.cat([pos[start], pos.new_tensor([B * T])])
-    longest = int((bounds[1:] - bounds[:-1]).max())
-    if bucket > 0 and len(bounds) % bucket:
-        bounds = torch.cat([bounds, bounds.new_full((bucket - len(bounds) % bucket,), B * T)])
-    return bounds.to(torch.int32), longest
 
 
 def resolve_backend(backend: str, device: torch.device, have_cu: bool) -> str:
@@ -116,7 +92,7 @@ def build_mask(ids: torch.Tensor, doc_isolation: bool, window: int, bos_id: int,
         if not doc_isolation:  # one segment per row
             cu, longest = torch.arange(0, B * T + 1, T, device=ids.device, dtype=torch.int32), T
         elif cu_seqlens is None:
-            cu, longest = cu_seqlens_from_ids(ids, bos_id)
+            cu, longest = segments.cu_seqlens(ids, bos_id)
         else:
             cu, longest = cu_seqlens.to(torch.int32), max_seqlen or T
         return Varlen(cu, longest, window)

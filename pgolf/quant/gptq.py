@@ -59,16 +59,17 @@ class HessianHooks:
         self.rows: dict[str, int] = {}
         self.handles = [m.register_forward_pre_hook(self._hook(n)) for n, m in modules.items()]
 
+    def add(self, name: str, x: torch.Tensor) -> None:
+        x = x.detach().reshape(-1, x.shape[-1]).float()
+        if name not in self.h:
+            self.h[name] = torch.zeros(x.shape[1], x.shape[1], device=x.device)
+            self.rows[name] = 0
+        with torch.autocast(x.device.type, enabled=False):  # X^T X in fp32 even inside bf16 autocast
+            self.h[name] += x.T @ x
+        self.rows[name] += x.shape[0]
+
     def _hook(self, name: str):
-        def hook(_mod, args):
-            x = args[0].detach().reshape(-1, args[0].shape[-1]).float()
-            if name not in self.h:
-                self.h[name] = torch.zeros(x.shape[1], x.shape[1], device=x.device)
-                self.rows[name] = 0
-            with torch.autocast(x.device.type, enabled=False):  # X^T X in fp32 even inside bf16 autocast
-                self.h[name] += x.T @ x
-            self.rows[name] += x.shape[0]
-        return hook
+        return lambda _mod, args: self.add(name, args[0])
 
     def close(self) -> dict[str, torch.Tensor]:
         for handle in self.handles:
@@ -82,16 +83,35 @@ def linear_weights(model: nn.Module, min_numel: int) -> dict[str, nn.Linear]:
             if isinstance(m, nn.Linear) and m.weight.numel() > min_numel}
 
 
+def head_weight(model: nn.Module, min_numel: int) -> str | None:
+    """The output head's weight name (the tied embedding unless there is an ``lm_head``), if quantized."""
+    lm = getattr(model, "lm_head", None)
+    name, mod = ("lm_head.weight", lm) if lm is not None else ("tok_emb.weight", getattr(model, "tok_emb", None))
+    w = getattr(mod, "weight", None)
+    return name if w is not None and w.numel() > min_numel else None
+
+
 @torch.no_grad()
 def collect_hessians(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
                      min_numel: int) -> dict[str, torch.Tensor]:
-    """Mean input second moments of every quantized Linear over ``batches`` of (x, y)."""
+    """Mean input second moments of every quantized Linear over ``batches`` of (x, y).
+
+    A model with ``hidden()`` (the final-norm output, the head's input) runs only that, and the
+    head's weight (the tied embedding) gets the second moment of its output; other modules run
+    ``model(x, y)``.
+    """
     hooks = HessianHooks(linear_weights(model, min_numel))
+    head = head_weight(model, min_numel) if hasattr(model, "hidden") else None
     was = model.training
     model.eval()
     try:
         for x, y in batches:
-            model(x, y)
+            if hasattr(model, "hidden"):
+                out = model.hidden(x)
+                if head is not None:
+                    hooks.add(head, out)
+            else:
+                model(x, y)
     finally:
         model.train(was)
         out = hooks.close()

@@ -20,26 +20,32 @@ CLIP_QUANTILE = 0.9999984
 
 @dataclass
 class QTensor:
-    """One stored tensor: ``kind`` is int8_rows | int8_tensor | intk_rows | fp16 | fp32 | raw."""
+    """One stored tensor: ``kind`` is int8_rows | int8_tensor | intk_rows | intk_groups | fp16 | fp32 | raw.
+
+    ``intk_groups``: the flattened symbols split into ``len(scale)`` equal contiguous groups, one
+    scale each (one group = one scale for the whole tensor).
+    """
 
     kind: str
     shape: tuple[int, ...]
     dtype: str  # the original torch dtype, e.g. "float32"
     data: np.ndarray  # the symbols (int8) or the passed-through values
-    scale: np.ndarray | None = None  # fp16: one per row (int8_rows) or one (int8_tensor)
-    bits: int = 8  # symbol width of int kinds (intk_rows: symbols in [-(2**(bits-1)-1), 2**(bits-1)-1])
+    scale: np.ndarray | None = None  # fp16: one per row (int8_rows, intk_rows), group or tensor
+    bits: int = 8  # symbol width of int kinds: symbols fit in a signed ``bits``-bit integer
 
 
 def _dtype_name(t: torch.Tensor) -> str:
     return str(t.dtype).removeprefix("torch.")
 
 
-def passthrough(name: str, t: torch.Tensor) -> QTensor:
-    """A tensor kept as it is: raw when not float, fp32 for control tensors, fp16 otherwise."""
+def passthrough(name: str, t: torch.Tensor, control_fp32: bool = True) -> QTensor:
+    """A tensor kept as it is: raw when not float, fp32 for control tensors (unless
+    ``control_fp32`` is off), fp16 otherwise."""
     shape, dtype = tuple(t.shape), _dtype_name(t)
+    t = t.detach().cpu()
     if not t.is_floating_point():
         return QTensor("raw", shape, dtype, t.numpy().copy())
-    if any(p in name for p in CONTROL_PATTERNS):
+    if control_fp32 and any(p in name for p in CONTROL_PATTERNS):
         return QTensor("fp32", shape, dtype, t.float().numpy().astype(np.float32))
     return QTensor("fp16", shape, dtype, t.float().numpy().astype(np.float16))
 
@@ -65,7 +71,7 @@ def quantize_tensor(name: str, t: torch.Tensor) -> QTensor:
 def dequantize_tensor(q: QTensor) -> torch.Tensor:
     dtype = getattr(torch, q.dtype)
     data = torch.from_numpy(np.array(q.data))
-    if q.kind in ("int8_rows", "intk_rows"):
+    if q.kind in ("int8_rows", "intk_rows", "intk_groups"):
         data = data.reshape(len(q.scale), -1)
         out = data.float() * torch.from_numpy(np.array(q.scale)).float()[:, None]
     elif q.kind == "int8_tensor":

@@ -209,8 +209,8 @@ def test_check_data_finds_train_val_overlap_in_caseops_shards(tmp_path):
     folder = make_record(tmp_path / "rec")
     rep = check_folder(folder, data=str(tmp_path / "honest"))
     rule = next(v for v in rep["rules"] if v["rule"] == "train_val_overlap")
-    assert rule["status"] == "fail" and rule["overlap"]["overlapping"] == 10, rule
+    assert rule["status"] == "fail" and rule["numbers"]["overlap"]["overlapping"] == 10, rule
     shutil.copyfile(tmp_path / "t.bin", f"{honest['data_path']}/fineweb_train_000000.bin")
     rep = check_folder(folder, data=str(tmp_path / "honest"))
     rule = next(v for v in rep["rules"] if v["rule"] == "train_val_overlap")
-    assert rule["status"] == "pass" and rule["overlap"]["val_docs"] == 40, rule
+    assert rule["status"] == "pass" and rule["numbers"]["overlap"]["val_docs"] == 40, rule

@@ -84,7 +84,7 @@ def test_batches_and_segments_are_the_records(synthetic, record_loader, world):
             x, y = ours[r].next_batch(local, cap, CPU)
             rx, ry, rcu, rmax = theirs[r]._prepare_batch(local, cap)
             assert torch.equal(x[0], rx) and torch.equal(y[0], ry), (step, r)
-            cu = cu_seqlens(x[0], BOS, cap)
+            cu, _ = cu_seqlens(x[0], BOS, cap)
             assert torch.equal(cu, rcu[: len(cu)]) and (rcu[len(cu):] == local).all(), (step, r)
             assert int((cu[1:] - cu[:-1]).max()) == rmax
     assert wrapped
@@ -154,7 +154,7 @@ def test_no_attention_across_a_bos_and_a_mid_document_start(synthetic):
         seen_mid |= bool(ids[0] != BOS)
         for cap in (0, 32):
             seg = segment_ids(ids, BOS, cap)
-            cu = cu_seqlens(ids, BOS, cap)
+            cu, _ = cu_seqlens(ids, BOS, cap)
             varlen = torch.zeros(len(ids), len(ids), dtype=torch.bool)
             for a, b in zip(cu[:-1].tolist(), cu[1:].tolist()):
                 varlen[a:b, a:b] = torch.ones(b - a, b - a).tril().bool()

@@ -10,7 +10,8 @@ import pgolf
 from pgolf.config import load_config
 from pgolf.errors import PgolfError
 from pgolf.model import masks
-from pgolf.model.masks import Varlen, attend, build_mask, cu_seqlens_from_ids, resolve_backend, segment_ids
+from pgolf.data.segments import cu_seqlens
+from pgolf.model.masks import Varlen, attend, build_mask, resolve_backend, segment_ids
 
 # BOS layouts over 24 positions: none, only at 0, consecutive, not at 0 and at the very end
 LAYOUTS = {"none": [], "first": [0], "several": [0, 7, 8, 15], "late": [5, 23]}
@@ -27,13 +28,13 @@ def _ids(bos, B=1, T=24, seed=0):
 def test_cu_seqlens_are_the_records(record_script, layout, max_len):
     ids = _ids(LAYOUTS[layout])
     ref_cu, ref_max = record_script._build_cu_seqlens(LAYOUTS[layout], ids.numel(), "cpu", max_len, 64)
-    cu, longest = cu_seqlens_from_ids(ids, 1, max_len, bucket=64)
+    cu, longest = cu_seqlens(ids, 1, max_len, bucket=64)
     assert torch.equal(cu, ref_cu) and longest == ref_max
 
 
 def test_segments_from_cu_seqlens_equal_those_from_bos_per_row():
     ids = torch.cat([_ids(LAYOUTS["several"]), _ids(LAYOUTS["late"], seed=1)])
-    cu, _ = cu_seqlens_from_ids(ids, 1, bucket=16)
+    cu, _ = cu_seqlens(ids, 1, bucket=16)
     from_cu, from_bos = segment_ids(ids, 1, cu), segment_ids(ids, 1)
     for b in range(2):  # same partition of each row (the labels differ: cu counts across rows)
         same_cu = from_cu[b, :, None] == from_cu[b, None, :]
@@ -54,7 +55,7 @@ def test_sdpa_and_flex_paths_agree_with_and_without_cu_seqlens(window):
     model = _record_smoke(attn_window=window, attn_backend="sdpa")
     flex = _record_smoke(attn_window=window, attn_backend="flex")
     ids = torch.cat([_ids(LAYOUTS["several"]), _ids(LAYOUTS["late"], seed=1)])
-    cu, longest = cu_seqlens_from_ids(ids, 1)
+    cu, longest = cu_seqlens(ids, 1)
     with torch.no_grad():
         base = model.forward_logits(ids)
         outs = [model.forward_logits(ids, cu, longest), flex.forward_logits(ids), flex.forward_logits(ids, cu, longest)]
@@ -67,7 +68,7 @@ def test_cu_seqlens_cut_long_documents_like_the_record():
     nothing before it (but SmearGate still reads the previous token: only a BOS stops it)."""
     model = _record_smoke(attn_backend="sdpa", smear_gate=False)
     ids = _ids([0])
-    cu, longest = cu_seqlens_from_ids(ids, 1, max_len=10)
+    cu, longest = cu_seqlens(ids, 1, max_len=10)
     pert = ids.clone()
     pert[0, 1:10] = (pert[0, 1:10] + 7) % 1000 + 2
     with torch.no_grad():
@@ -103,7 +104,7 @@ def test_varlen_call_matches_sdpa(monkeypatch, window):
     ids = torch.cat([_ids(LAYOUTS["several"]), _ids(LAYOUTS["none"], seed=1)])
     q, k, v = torch.randn(2, 4, 24, 8), torch.randn(2, 2, 24, 8), torch.randn(2, 2, 24, 8)
     q, k, v = (t.bfloat16().float() for t in (q, k, v))  # the kernel reads bf16
-    cu, longest = cu_seqlens_from_ids(ids, 1, bucket=8)
+    cu, longest = cu_seqlens(ids, 1, bucket=8)
     got = attend(q, k, v, Varlen(cu, longest, window))
     ref = attend(q, k, v, build_mask(ids, True, window, 1, backend="sdpa"))
     torch.testing.assert_close(got, ref, atol=2e-2, rtol=2e-2)  # bf16 output

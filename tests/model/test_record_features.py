@@ -8,7 +8,7 @@ import pgolf
 from pgolf.config import Config, load_config
 from pgolf.errors import PgolfError
 from pgolf.model.layout import num_skips, virtual_layers
-from pgolf.model.masks import build_mask, cu_seqlens_from_ids
+from pgolf.model.masks import build_mask
 
 # One switch per feature, at tiny dims (2 layers, dim 32, 2 heads of 16, 1 KV head).
 FEATURES = {

@@ -9,7 +9,7 @@ import pgolf
 from pgolf.config import load_config
 from pgolf.errors import PgolfError
 from pgolf.model.gpt import GPT
-from pgolf.model.masks import cu_seqlens_from_ids
+from pgolf.data.segments import cu_seqlens
 
 # Two small shapes of the record's model: (record hyperparameters, our Config fields)
 SHAPES = {
@@ -94,7 +94,7 @@ def test_logits_equal_the_record_scripts_with_its_packed_cu_seqlens(ref):
     r, model = _pair(ref, "4x64_loop1_lanes3", seed=1)
     r.looping_active = True
     ids = _rows(["several"], model.cfg.vocab_size, T=48)
-    cu, longest = cu_seqlens_from_ids(ids, 1, max_len=12, bucket=64)
+    cu, longest = cu_seqlens(ids, 1, max_len=12, bucket=64)
     with torch.no_grad():
         want = _ref_logits(ref, r, ids, max_len=12)
         got = model.eval().forward_logits(ids, cu, longest)
