@@ -65,6 +65,8 @@ def register(sub) -> None:
     g.add_argument("--ttt-global-lr", type=float, metavar="LR", help="SGD lr of the global phases, 0 = none")
     g.add_argument("--ttt-prefix-docs", type=int, metavar="D", help="documents the global phases train on")
     g.add_argument("--ttt-phases", type=int, metavar="P", help="global phases over those documents")
+    g.add_argument("--ttt-global-chunk", type=int, metavar="T",
+                   help="tokens per learning-rate step of a global phase (>= L)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)
 
@@ -73,7 +75,7 @@ FLAG_FIELDS = {
     "stride": "eval_stride", "doc_aware": "eval_doc_aware", "ttt": "ttt_enabled", "ttt_rank": "ttt_lora_rank",
     "ttt_lr": "ttt_lora_lr", "ttt_chunk": "ttt_chunk_tokens", "ttt_steps": "ttt_steps",
     "ttt_batch_docs": "ttt_batch_docs", "ttt_chains": "ttt_chains", "ttt_global_lr": "ttt_global_lr",
-    "ttt_prefix_docs": "ttt_prefix_docs", "ttt_phases": "ttt_phases",
+    "ttt_prefix_docs": "ttt_prefix_docs", "ttt_phases": "ttt_phases", "ttt_global_chunk": "ttt_global_chunk_tokens",
 }
 
 

@@ -5,14 +5,18 @@ and cut into chunks of ``ttt_global_chunk_tokens``; the last chunk is never trai
 sets the learning rate ``ttt_global_lr * (1 + cos(pi * c / (chunks - 1))) / 2`` and, per epoch
 (``ttt_global_epochs``), takes one step per ``ttt_global_batch_seqs`` whole eval windows of it:
 those windows run as one packed row whose attention restarts at every BOS and every eval window
-into a document (``cu_seqlens``), the loss is the row's mean, gradients are clipped to norm
+into a document (``cu_seqlens``; a model without document isolation reads them as one row per
+window, the record's other layout), the loss is the row's mean, gradients are clipped to norm
 ``ttt_global_grad_clip``, SGD with momentum ``ttt_global_momentum`` (new for each phase) updates
 every base weight.
 
-Under torchrun each row is cut at BOS positions into one piece per rank (a cut at a BOS changes
-nothing: attention and the SmearGate stop there anyway), each rank backpropagates the loss sum
+Under torchrun each packed row is cut at BOS positions into one piece per rank (on a
+document-isolated model a cut at a BOS changes nothing: attention and the SmearGate stop there
+anyway; without isolation each rank takes whole windows), each rank backpropagates the loss sum
 of its piece, and the summed gradients over the row's token count give every rank the gradient
-of the whole row: the same step as on one process.
+of the whole row: the same step as on one process. (The record's own 8-GPU run instead gives
+each rank whole windows of a chunk with attention restarting at each rank's first token, and
+averages per-rank means: its global steps depend on the GPU count; ours equal its one-GPU run.)
 """
 
 from __future__ import annotations
@@ -47,10 +51,29 @@ def piece(ids: np.ndarray, rank: int, world: int) -> tuple[int, int]:
     return cuts[rank], cuts[rank + 1]
 
 
+def _my_rows(row: torch.Tensor, seq_len: int, isolated: bool, rank: int, world: int, device):
+    """This rank's inputs, labels and forward keywords of one SGD step's ``row`` of whole eval
+    windows (+1 label): a document-isolated model reads it as one packed row (cut at BOS
+    positions between ranks), any other model as one row per window (whole windows per rank)."""
+    if isolated:
+        lo, hi = piece(row[:-1].numpy(), rank, world)
+        x, y = row[None, lo:hi].to(device), row[None, lo + 1 : hi + 1].to(device)
+        if not x.numel():
+            return x, y, {}
+        cu, longest = cu_seqlens(x, BOS_ID, seq_len, CU_BUCKET)
+        return x, y, {"cu_seqlens": cu, "max_seqlen": longest}
+    n = (len(row) - 1) // seq_len
+    s0, s1 = n * rank // world, n * (rank + 1) // world
+    x = row[s0 * seq_len : s1 * seq_len].view(-1, seq_len).to(device)
+    y = row[s0 * seq_len + 1 : s1 * seq_len + 1].view(-1, seq_len).to(device)
+    return x, y, {}
+
+
 def global_phase(model: torch.nn.Module, val: ValTokens, docs, cfg, seq_len: int, device: torch.device,
                  trail: AuditTrail | None = None) -> tuple[int, int]:
     """Train ``model`` in place on ``docs``; returns (SGD steps, inputs this rank ran)."""
     rank, world = rank_world()
+    isolated = bool(getattr(model.cfg, "doc_isolation", False))
     parts = [val[d.start : d.start + d.targets + 1] for d in docs]
     stream = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
     total = len(stream) - 1
@@ -73,15 +96,13 @@ def global_phase(model: torch.nn.Module, val: ValTokens, docs, cfg, seq_len: int
                     a = lo_c + s * seq_len
                     b = lo_c + min(s + cfg.ttt_global_batch_seqs, seqs) * seq_len + 1
                     row = torch.from_numpy(stream[a:b].astype(np.int64))
-                    lo, hi = piece(row[:-1].numpy(), rank, world)
                     sgd.zero_grad(set_to_none=True)
-                    if hi > lo:
-                        x, y = row[None, lo:hi].to(device), row[None, lo + 1 : hi + 1].to(device)
-                        cu, longest = cu_seqlens(x, BOS_ID, seq_len, CU_BUCKET)
+                    x, y, kw = _my_rows(row, seq_len, isolated, rank, world, device)
+                    if x.numel():
                         with autocast(device):
-                            loss = model(x, y, reduction="sum", cu_seqlens=cu, max_seqlen=longest)
+                            loss = model(x, y, reduction="sum", **kw)
                         (loss * (world / (b - a - 1))).backward()  # averaged over ranks: the row's mean
-                        inputs += hi - lo
+                        inputs += x.numel()
                     if world > 1:
                         for p in params:
                             if p.grad is None:

@@ -69,3 +69,25 @@ def test_two_ranks_score_like_one(artifact, one_rank, tmp_path):
     assert abs(a["val_loss"] - b["val_loss"]) < 1e-6 * a["val_loss"]
     rep = json.loads(audit.read_text())
     assert rep["ok"] and len(rep["ranks"]) == 2 and rep["tokens_scored"] == 1499
+
+
+# the first 2,200 val tokens hold 5 documents: 5 batches of one, 2 phases over the first 4
+TTT = ["--ttt", "--ttt-chunk", "32", "--ttt-rank", "2", "--ttt-lr", "0.01", "--ttt-batch-docs", "1", "--ttt-chains", "2",
+       "--ttt-global-lr", "0.01", "--ttt-prefix-docs", "4", "--ttt-phases", "2", "--ttt-global-chunk", "128", "--json"]
+
+
+def test_phased_ttt_on_two_ranks_scores_like_one(artifact, tmp_path):
+    """Two gloo ranks (one chain each, the global phases' rows split between them) give the one
+    process's numbers, and the audit of both ranks' trails passes."""
+    one = _eval(artifact, *TTT, tokens=2200)
+    audit = tmp_path / "a2.json"
+    two = _eval(artifact, *TTT, "--audit", str(audit), tokens=2200, nproc=2)
+    assert one.returncode == 0, one.stderr[-2000:]
+    assert two.returncode == 0, two.stderr[-2000:]
+    a, b = json.loads(one.stdout), json.loads(two.stdout.strip().splitlines()[-1])
+    assert b["world_size"] == 2 and a["phases"] == b["phases"] == 2 and a["global_steps"] == b["global_steps"] > 0
+    assert a["lora_steps"] == b["lora_steps"] > 0
+    assert abs(a["val_loss"] - b["val_loss"]) < 1e-6 * a["val_loss"]
+    rep = json.loads(audit.read_text())
+    assert rep["ok"] and len(rep["ranks"]) == 2 and rep["tokens_scored"] == 2199
+    assert all(sum(e["kind"] == "sync" for e in r["events"]) == 2 for r in rep["ranks"])

@@ -6,9 +6,13 @@ many lengths (some longer than the window, several windows long) with a byte sid
 score it document-aware in packed rows (the record's ``eval_val``) and with phased score-first
 TTT (``eval_val_ttt_phased``, one process) at the record's settings scaled down: rank 4 LoRA,
 chunks of 16 in windows of 64, 4 documents a batch (with a remainder batch), 3 cumulative global
-phases over 10 documents in 256-token chunks of two SGD steps each.
+phases over 10 documents in 256-token chunks of two SGD steps each. Then the same TTT on two
+gloo ranks against one process.
 """
 
+import json
+import os
+import socket
 import uuid
 from pathlib import Path
 from types import SimpleNamespace
@@ -16,9 +20,11 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
 
 import pgolf
-from pgolf.config import load_config
+from pgolf.config import Config, load_config
 from pgolf.eval.strategy import evaluate_model
 from tests.model.test_reference import OUR_SWITCHES, RECORD_SWITCHES, SHAPES
 
@@ -104,19 +110,28 @@ def test_doc_aware_eval_equals_the_records(pair, monkeypatch, tmp_path):
     assert abs(plain["val_bpb"] - want_bpb) > 1e-4
 
 
-def test_phased_ttt_equals_the_records(pair, monkeypatch, tmp_path):
+def _record_ttt(pair):
+    """The record's eval_val_ttt_phased on the small model and stream: (val_loss, val_bpb)."""
     ref, h, r, cfg, model = pair
-    monkeypatch.setattr(ref, "BOS_ID", 1)
     h.run_id = f"pgolf-test-{uuid.uuid4().hex}"  # its counter files in /tmp, removed below
     tokens, nbytes = _stream()
     state = {k: v.clone() for k, v in r.state_dict().items()}
+    bos = ref.BOS_ID
+    ref.BOS_ID = 1
     try:
         torch.manual_seed(SEED)  # the record draws its adapters' A from the global generator
-        want_loss, want_bpb = ref.eval_val_ttt_phased(h, r, "cpu", _val_data(tokens, nbytes), r.forward_ttt)
+        return ref.eval_val_ttt_phased(h, r, "cpu", _val_data(tokens, nbytes), r.forward_ttt)
     finally:
+        ref.BOS_ID = bos
         for name in ("ttt_counter_", "ttt_prefix_counter_", "ttt_pause_flag_"):
             Path(f"/tmp/{name}{h.run_id}").unlink(missing_ok=True)
         r.load_state_dict(state)
+
+
+def test_phased_ttt_equals_the_records(pair, tmp_path):
+    ref, h, r, cfg, model = pair
+    want_loss, want_bpb = _record_ttt(pair)
+    tokens, nbytes = _stream()
     res = evaluate_model(model, tokens, None, cfg.replace(ttt_enabled=True), "cpu", target_bytes=nbytes[1:],
                          audit=str(tmp_path / "a.json"))
     assert res["phases"] == 3 and res["global_steps"] > 0 and res["lora_steps"] > 0
@@ -126,3 +141,44 @@ def test_phased_ttt_equals_the_records(pair, monkeypatch, tmp_path):
     still = evaluate_model(model, tokens, None, cfg.replace(ttt_enabled=True, ttt_lora_lr=0.0, ttt_global_lr=0.0),
                            "cpu", target_bytes=nbytes[1:])
     assert abs(still["val_bpb"] - want_bpb) > 1e-3
+
+
+def _ttt_worker(rank: int, world: int, port: int, path: str) -> None:
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group("gloo", rank=rank, world_size=world)
+    torch.set_num_threads(1)
+    try:
+        saved = torch.load(path, weights_only=False)
+        cfg = Config.from_dict(saved["cfg"])
+        model = pgolf.build_model(cfg)
+        model.load_state_dict(saved["state"])
+        tokens, nbytes = _stream()
+        res = evaluate_model(model.eval(), tokens, None, cfg, "cpu", target_bytes=nbytes[1:],
+                             audit=str(Path(path).with_suffix(".audit.json")))
+        if rank == 0:
+            Path(path).with_suffix(".json").write_text(json.dumps(res))
+    finally:
+        dist.destroy_process_group()
+
+
+def test_phased_ttt_on_two_gloo_ranks_equals_one_process(pair, tmp_path):
+    """The record's layout (document-isolated packed rows, cut at BOS positions between ranks in
+    the global phases) on 2 ranks, one chain each: the one process's numbers, and the audit of
+    both ranks' trails passes."""
+    ref, h, r, cfg, model = pair
+    cfg = cfg.replace(ttt_enabled=True, ttt_chains=2)
+    tokens, nbytes = _stream()
+    one = evaluate_model(model, tokens, None, cfg, "cpu", target_bytes=nbytes[1:])
+    path = tmp_path / "model.pt"
+    torch.save({"cfg": cfg.to_dict(), "state": model.state_dict()}, path)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    mp.spawn(_ttt_worker, args=(2, port, str(path)), nprocs=2, join=True)
+    two = json.loads(path.with_suffix(".json").read_text())
+    assert two["phases"] == one["phases"] == 3 and two["global_steps"] == one["global_steps"] > 0
+    assert two["lora_steps"] == one["lora_steps"] and two["inputs_global"] == one["inputs_global"]
+    assert two["val_loss"] == pytest.approx(one["val_loss"], rel=1e-6)
+    assert two["audit"]["ok"], two["audit"]
+    rep = json.loads(path.with_suffix(".audit.json").read_text())
+    assert len(rep["ranks"]) == 2 and all(sum(e["kind"] == "sync" for e in k["events"]) == 3 for k in rep["ranks"])
