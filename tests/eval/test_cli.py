@@ -91,3 +91,22 @@ def test_phased_ttt_on_two_ranks_scores_like_one(artifact, tmp_path):
     rep = json.loads(audit.read_text())
     assert rep["ok"] and len(rep["ranks"]) == 2 and rep["tokens_scored"] == 2199
     assert all(sum(e["kind"] == "sync" for e in r["events"]) == 2 for r in rep["ranks"])
+
+
+def test_a_record_artifact_evaluates_as_the_record_with_no_flags():
+    """No flag overrides the artifact's config, and the record preset's config names the record's
+    eval: document-aware windows of 2,048 with phased TTT at its settings (--no-ttt: without)."""
+    import argparse
+
+    from pgolf.config import load_config
+    from pgolf.eval.commands import overrides_from_args, register
+    from pgolf.eval.strategy import strategy_name
+
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    assert overrides_from_args(parser.parse_args(["eval", "model.pgolf"])) == {}
+    cfg = load_config("record")
+    assert strategy_name(cfg, cfg.eval_seq_len) == ("ttt(lora_rank=80,lr=0.0001,chunk=48,docs=64,chains=8,"
+                                                    "phases=3x2500docs,global_lr=0.001,seq_len=2048)")
+    off = cfg.replace(**overrides_from_args(parser.parse_args(["eval", "model.pgolf", "--no-ttt"])))
+    assert strategy_name(off, off.eval_seq_len, packed=True) == "nonoverlap+doc(seq_len=2048,rows=65536)"
