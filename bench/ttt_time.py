@@ -29,6 +29,7 @@ def main() -> None:
     ap.add_argument("--data", required=True)
     ap.add_argument("--tokens", type=int, default=20_000)
     ap.add_argument("--seq-len", type=int, default=256)
+    ap.add_argument("--only", nargs="*", help="names of the runs to make (default: all)")
     ap.add_argument("--out")
     args = ap.parse_args()
     torch.set_num_threads(1)
@@ -49,8 +50,12 @@ def main() -> None:
            "model": {k: getattr(cfg, k) for k in ("num_layers", "model_dim", "vocab_size", "loop_extra")}
            | {"params": sum(p.numel() for p in model.parameters()), "virtual_layers": model.num_virtual_layers},
            "results": {}}
-    for name, over in {"doc_aware": {"ttt_enabled": False}, "ttt_lora_only": {"ttt_global_lr": 0.0},
-                       "ttt_phased": {}}.items():
+    runs = {"doc_aware": {"ttt_enabled": False}, "ttt_lora_only": {"ttt_global_lr": 0.0}, "ttt_phased": {},
+            # batches of 2 documents: 3 phases, each with global SGD steps, on a slice this short
+            "ttt_phased_batch2": {"ttt_batch_docs": 2, "ttt_prefix_docs": 6}}
+    for name, over in runs.items():
+        if args.only and name not in args.only:
+            continue
         c = cfg.replace(**over)
         load0, t = os.getloadavg()[0], time.perf_counter()
         res = evaluate_model(model, tokens, None, c, "cpu", target_bytes=nbytes)
