@@ -159,18 +159,29 @@ class Config:
     compile_fullgraph: bool = False
     train_loader: Literal["stream", "bos_aligned", "packed"] = "stream"  # see data/loader.py
 
-    # ---- eval strategies and score-first TTT (defaults = the baseline's eval) ---------------
+    # ---- eval strategies and phased score-first TTT (docs/eval.md) ---------------------------
+    # Defaults: the baseline's eval; the TTT values are the 1.0611 record's (used with ttt_enabled).
     eval_stride: int = 0  # 0 = the eval window: non-overlapping; < window: sliding windows
-    eval_doc_aware: bool = False  # context never crosses a BOS
-    ttt_enabled: bool = False  # score-first test-time training at eval
-    ttt_lora_rank: int = 8  # per-document LoRA adapters on every Linear; 0 = none
-    ttt_lora_lr: float = 0.003  # Adam
-    ttt_chunk_tokens: int = 128  # targets scored per chunk before the adapter learns from them
+    eval_doc_aware: bool = False  # context never crosses a BOS (packed rows on a doc-isolated model)
+    ttt_enabled: bool = False  # phased score-first test-time training at eval (always document-aware)
+    ttt_lora_rank: int = 80  # per-document LoRA on Q, K, V, O, MLP of every virtual layer and the head; 0 = none
+    ttt_lora_alpha: float = 144.0  # adapter output scale alpha / rank
+    ttt_lora_lr: float = 1e-4  # AdamW
+    ttt_beta1: float = 0.0
+    ttt_beta2: float = 0.99
+    ttt_weight_decay: float = 0.5  # AdamW's decoupled decay on the adapters
+    ttt_chunk_tokens: int = 48  # targets of a document scored per forward, then learnt from
     ttt_steps: int = 1  # adapter steps per scored chunk
-    ttt_batch_docs: int = 64  # documents adapted in parallel (one adapter each)
-    ttt_global_lr: float = 0.0  # > 0: global SGD phases on already-scored documents
-    ttt_phase_docs: int = 2000  # documents scored between global phases
-    ttt_global_epochs: int = 1  # passes over a phase's documents
+    ttt_batch_docs: int = 64  # documents per batch (one adapter each), sorted by length
+    ttt_chains: int = 8  # adapter A's carry over from batch to batch along this many chains (a multiple of the ranks)
+    ttt_prefix_docs: int = 2500  # global SGD phases train on up to this many scored documents; 0 = none
+    ttt_phases: int = 3  # global phases, evenly spread over the prefix, cumulative
+    ttt_global_lr: float = 1e-3  # SGD, cosine over the phase's chunks; 0 = no global phases
+    ttt_global_momentum: float = 0.9
+    ttt_global_epochs: int = 1  # passes over each chunk
+    ttt_global_chunk_tokens: int = 32768  # tokens per learning-rate step of a phase
+    ttt_global_batch_seqs: int = 32  # eval windows per SGD step
+    ttt_global_grad_clip: float = 1.0  # 0 = off
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -302,6 +313,14 @@ PRESETS: dict[str, dict[str, Any]] = {
         lqer_rank=4, lqer_top_k=3, lqer_bits=4, lqer_mode="asym", lqer_group=64,
         artifact_codecs="lrzip,brotli", artifact_group_by="module", artifact_transpose=True,
         artifact_row_order="l1", artifact_row_order_names="tok_emb,attn.c_q,mlp.fc",
+        # eval: document-aware windows of 2,048 (eval_seq_len), then phased score-first TTT: LoRA
+        # rank 80 (alpha 144) per document, AdamW, chunks of 48, 64 documents a batch, 8 chains (its
+        # 8 GPUs); 3 cumulative global SGD phases over the first 2,500 documents
+        eval_doc_aware=True, ttt_enabled=True,
+        ttt_lora_rank=80, ttt_lora_alpha=144.0, ttt_lora_lr=1e-4, ttt_beta1=0.0, ttt_beta2=0.99,
+        ttt_weight_decay=0.5, ttt_chunk_tokens=48, ttt_steps=1, ttt_batch_docs=64, ttt_chains=8,
+        ttt_prefix_docs=2500, ttt_phases=3, ttt_global_lr=1e-3, ttt_global_momentum=0.9, ttt_global_epochs=1,
+        ttt_global_chunk_tokens=32768, ttt_global_batch_seqs=32, ttt_global_grad_clip=1.0,
     ),
 }
 
@@ -334,6 +353,13 @@ def _shrink(cfg: Config) -> Config:
         smoke["rope_dims"] = max(2, 2 * round(cfg.rope_dims * new_hd / old_hd / 2))
     smoke["gate_window"] = min(cfg.gate_window, smoke["model_dim"])
     smoke["eval_seq_len"] = 0  # = the smoke train_seq_len
+    if cfg.ttt_enabled:  # every TTT part stays on, at the smoke window: a few small batches and phases
+        L = smoke["train_seq_len"]
+        smoke.update(ttt_lora_rank=min(cfg.ttt_lora_rank, 4), ttt_chunk_tokens=min(cfg.ttt_chunk_tokens, L // 2),
+                     ttt_batch_docs=min(cfg.ttt_batch_docs, 4), ttt_chains=min(cfg.ttt_chains, 2),
+                     ttt_prefix_docs=min(cfg.ttt_prefix_docs, 8), ttt_phases=min(cfg.ttt_phases, 2),
+                     ttt_global_chunk_tokens=min(cfg.ttt_global_chunk_tokens, 4 * L),
+                     ttt_global_batch_seqs=min(cfg.ttt_global_batch_seqs, 2))
     return apply_overrides(cfg, smoke)
 
 

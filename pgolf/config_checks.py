@@ -126,12 +126,18 @@ def export_problems(cfg) -> list[str]:
 
 
 def eval_problems(cfg) -> list[str]:
-    """The eval strategy's numbers that do not depend on the eval's own sequence length."""
-    out = [f"{n}={getattr(cfg, n)} must be >= 0" for n in ("eval_seq_len", "eval_stride", "ttt_lora_rank",
-                                                             "ttt_steps", "ttt_lora_lr", "ttt_global_lr")
-           if getattr(cfg, n) < 0]
-    out += [f"{n}={getattr(cfg, n)} must be >= 1" for n in ("ttt_chunk_tokens", "ttt_batch_docs", "ttt_phase_docs")
-            if getattr(cfg, n) < 1]
+    """The eval strategy's and TTT's numbers (their fit to the eval's own sequence length, which
+    `pgolf eval --seq-len` may change, is checked when it runs)."""
+    out = [f"{n}={getattr(cfg, n)} must be >= 0" for n in (
+        "eval_seq_len", "eval_stride", "ttt_lora_rank", "ttt_steps", "ttt_prefix_docs", "ttt_global_epochs",
+        "ttt_lora_lr", "ttt_weight_decay", "ttt_global_lr", "ttt_global_grad_clip") if getattr(cfg, n) < 0]
+    out += [f"{n}={getattr(cfg, n)} must be >= 1" for n in (
+        "ttt_chunk_tokens", "ttt_batch_docs", "ttt_chains", "ttt_phases", "ttt_global_chunk_tokens",
+        "ttt_global_batch_seqs") if getattr(cfg, n) < 1]
+    out += [f"{n}={getattr(cfg, n)} must be in [0, 1)" for n in ("ttt_beta1", "ttt_beta2", "ttt_global_momentum")
+            if not 0.0 <= getattr(cfg, n) < 1.0]
+    if cfg.ttt_lora_alpha <= 0:
+        out.append(f"ttt_lora_alpha={cfg.ttt_lora_alpha} must be > 0")
     return out
 
 

@@ -8,7 +8,8 @@ The 2026-04 record scripts print every resolved hyperparameter at the top of the
 
 :func:`parse_log` maps each key of that dump through one explicit table: to a Config field (with
 its conversion), to "ignored" (runtime and output paths, with the reason), to "fixed" (a value
-the script allows but pgolf implements only one way: another value is unsupported), or to a
+the script allows but pgolf implements only one way: another value is unsupported), to "equal"
+(a key that must repeat another key's value, both read by one field), or to a
 "not yet mapped" group (settings whose Config field does not exist yet). A key in none of these
 is unknown. :func:`config_from_log` raises on unknown keys and unsupported values, and warns
 about the not-yet-mapped ones, so that nothing is dropped silently.
@@ -123,6 +124,25 @@ MAPPED: dict[str, tuple[str, Convert | None]] = {
     "min_lr": ("min_lr_frac", None),
     "embed_wd": ("embed_weight_decay", None),
     "gptq_reserve_seconds": ("gptq_reserve_seconds", None),
+    # phased score-first TTT at eval
+    "ttt_enabled": ("ttt_enabled", None),
+    "ttt_lora_rank": ("ttt_lora_rank", None),
+    "ttt_lora_lr": ("ttt_lora_lr", None),
+    "ttt_chunk_size": ("ttt_chunk_tokens", None),
+    "ttt_batch_size": ("ttt_batch_docs", None),
+    "ttt_grad_steps": ("ttt_steps", None),
+    "ttt_weight_decay": ("ttt_weight_decay", None),
+    "ttt_beta1": ("ttt_beta1", None),
+    "ttt_beta2": ("ttt_beta2", None),
+    "world_size": ("ttt_chains", None),  # each GPU carries its adapters' A from batch to batch: one chain each
+    "phased_ttt_prefix_docs": ("ttt_prefix_docs", None),
+    "phased_ttt_num_phases": ("ttt_phases", None),
+    "global_ttt_lr": ("ttt_global_lr", None),
+    "global_ttt_momentum": ("ttt_global_momentum", None),
+    "global_ttt_epochs": ("ttt_global_epochs", None),
+    "global_ttt_chunk_tokens": ("ttt_global_chunk_tokens", None),
+    "global_ttt_batch_seqs": ("ttt_global_batch_seqs", None),
+    "global_ttt_grad_clip": ("ttt_global_grad_clip", None),
     # export: GPTQ bits and clips by role, the gate rows, LQER
     "matrix_bits": ("quant_bits", None),
     "embed_bits": ("quant_embed_bits", None),
@@ -164,13 +184,14 @@ IGNORED: dict[str, str] = {
     "val_bytes_files": "derived from datasets_dir",
     "caseops_enabled": "pgolf scores bytes through the byte sidecar whenever the data folder has one",
     "distributed": "runtime", "rank": "runtime", "local_rank": "runtime", "is_main_process": "runtime",
-    "world_size": "runtime (folded into grad_accum_total)",
     "fused_ce_enabled": "a fused kernel for the same loss (pgolf soft-caps in float32 too)",
     "eval_stride": "printed but never read by the script",
     "attn_out_gate_src": "read only with attn_out_gate_enabled",
     "gated_attn_init_std": "read only with gated_attn_enabled",
     "rope_train_seq_len": "read only with rope_yarn",
     "lqer_enabled": "folded into lqer_rank (0 when off)",
+    "ttt_eval_batches": "which TTT batches it logs (empty: all); the score is the same",
+    "global_ttt_warmup_start_lr": "read only with global_ttt_warmup_chunks > 0",
 }
 
 # key -> the only value pgolf implements (as printed), and what it means
@@ -180,18 +201,22 @@ FIXED: dict[str, tuple[str, str]] = {
     "sparse_attn_gate_init_std": ("0.0", "the sparse attention gate starts at zero"),
     "rope_yarn": ("False", "YaRN RoPE scaling"),
     "parallel_final_lane": ("mean", "the lanes are merged by their mean"),
+    "ttt_k_lora": ("True", "TTT adapters on K"),
+    "ttt_mlp_lora": ("True", "TTT adapters beside the MLP"),
+    "ttt_o_lora": ("True", "TTT adapters on the attention output"),
+    "ttt_optimizer": ("adam", "AdamW on the TTT adapters"),
+    "val_doc_fraction": ("1.0", "every val document is scored"),
+    "global_ttt_warmup_chunks": ("0", "the global phases' learning rate starts at its peak"),
+    "global_ttt_respect_doc_boundaries": ("True", "global phases read packed rows cut at every BOS"),
+}
+
+# key -> another key it must equal (pgolf has one field for both)
+EQUAL: dict[str, str] = {
+    "ttt_eval_seq_len": "eval_seq_len",  # the TTT eval's window is the eval window
 }
 
 # settings whose Config field does not exist yet, by the part of pgolf they belong to
-NOT_YET_MAPPED: dict[str, tuple[str, ...]] = {
-    "ttt/eval": (
-        "ttt_enabled", "ttt_lora_rank", "ttt_lora_lr", "ttt_chunk_size", "ttt_eval_seq_len", "ttt_batch_size",
-        "ttt_grad_steps", "ttt_weight_decay", "ttt_beta1", "ttt_beta2", "ttt_k_lora", "ttt_mlp_lora",
-        "ttt_o_lora", "ttt_optimizer", "ttt_eval_batches", "val_doc_fraction", "phased_ttt_prefix_docs",
-        "phased_ttt_num_phases", "global_ttt_lr", "global_ttt_momentum", "global_ttt_epochs",
-        "global_ttt_chunk_tokens", "global_ttt_batch_seqs", "global_ttt_warmup_start_lr",
-        "global_ttt_warmup_chunks", "global_ttt_grad_clip", "global_ttt_respect_doc_boundaries",
-    ),
+NOT_YET_MAPPED: dict[str, tuple[str, ...]] = {  # none left for the 1.0611 record's dump
 }
 
 # what the script always does without printing it: these fields take these values
@@ -205,6 +230,8 @@ SCRIPT_FACTS: dict[str, Any] = dict(
     # its export: GPTQ on every matrix and the tied embedding, small tensors as fp16, calibrated on
     # random windows of the train shards
     quant_scheme="gptq", quant_passthrough="fp16", gptq_calib_source="random",
+    eval_doc_aware=True,  # eval_val: packed rows, attention restarting at every BOS (cu_seqlens)
+    ttt_lora_alpha=144.0,  # TTT_LORA_ALPHA's default (the adapters' scale is alpha / rank); not printed
 )
 
 
@@ -279,6 +306,9 @@ def parse_log(path: str | Path) -> LogImport:
             want, what = FIXED[key]
             if value != want:
                 unsupported[key] = f"{value} (pgolf implements only {want}: {what})"
+        elif key in EQUAL:
+            if value != values.get(EQUAL[key]):
+                unsupported[key] = f"{value} (pgolf implements only {EQUAL[key]}={values.get(EQUAL[key])}: one field)"
         elif key in group_of:
             later.setdefault(group_of[key], {})[key] = value
         else:

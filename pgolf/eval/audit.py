@@ -13,7 +13,7 @@ The report (``--audit FILE``) is JSON::
     {"format": "pgolf-eval-audit/1", "ok": bool, "strategy": str, "tokens_scored": int,
      "n_tokens": int, "vocab_size": int, "structure": [...],
      "checks": {name: {"ok": bool, "detail": str}},
-     "ranks": [{"rank": r, "events": [{"step": s, "kind": "score" | "update" | "read",
+     "ranks": [{"rank": r, "events": [{"step": s, "kind": "score" | "update" | "read" | "sync",
                                        "targets": [[lo, hi], ...], "reads": [[lo, hi], ...],
                                        "note": str}, ...],
                 "samples": [{"pos": p, "step": s, "prob_sum": x, "p_target": y, "nll": z,
@@ -26,7 +26,10 @@ scored at an earlier step; (3) at sampled positions the distribution covers the 
 and sums to 1 within 1e-4, and the recorded loss is that distribution's; (4) nothing read a val
 token before it was scored (a scoring may read its own targets and earlier-scored tokens only).
 Position 0 (the opening BOS, never a target) is free to read. Each rank's trail is checked on its
-own (its updates touch only its own model); exactly-once is checked over all ranks together.
+own, exactly-once over all ranks together. A ``sync`` event is a point every rank reaches
+together (a barrier before work that uses every rank's scores, such as a global TTT phase):
+after its k-th sync a rank may use what any rank scored before that rank's k-th sync; every
+rank must record the same number of syncs.
 ``structure`` lists what was learnt about the stream without reading token values as data
 (the BOS positions, i.e. document lengths), which document-aware scoring needs up front.
 """
@@ -105,6 +108,11 @@ class AuditTrail:
         if nll_prefix is not None:
             row["nll_prefix"] = float(nll_prefix)
         self.samples.append(row)
+
+    def sync(self, note: str = "") -> int:
+        """Every rank reaches this point together (call it on all ranks, in the same order)."""
+        self.flush("read before a sync")
+        return self._emit("sync", (), (), note)
 
     def wrap_optimizer(self, opt, note: str = "ttt"):
         return _AuditedOptimizer(opt, self, note)
@@ -230,17 +238,31 @@ def check_audit(report_or_path, tokens: np.ndarray | None = None, bos_id: int = 
     n_scored = int(count.sum())
     del count
 
-    # each rank on its own: its updates change only its own model, so only its own scorings count
-    upd_fail, read_fail, n_updates = [], [], 0
+    # scored_sync[p]: how many syncs the scoring rank had passed when it scored p; another rank
+    # may use p once it has passed one more sync than that
+    syncs = [sum(e["kind"] == "sync" for e in r["events"]) for r in rep["ranks"]]
+    scored_sync = np.full(n, np.iinfo(np.int32).max, dtype=np.int32)
     for r in rep["ranks"]:
-        at = np.full(n, np.iinfo(np.int32).max, dtype=np.int32)  # step at which each position was scored
+        k = 0
+        for e in r["events"]:
+            k += e["kind"] == "sync"
+            if e["kind"] == "score":
+                for lo, hi in e["targets"]:
+                    scored_sync[lo:hi] = np.minimum(scored_sync[lo:hi], k)
+    upd_fail, read_fail, n_updates = [], [], 0
+    if len(set(syncs)) > 1:
+        read_fail.append(f"the ranks recorded different numbers of sync points ({syncs})")
+    for r in rep["ranks"]:
+        at = np.full(n, np.iinfo(np.int32).max, dtype=np.int32)  # step at which this rank scored each position
         for e in r["events"]:
             if e["kind"] == "score":
                 for lo, hi in e["targets"]:
                     at[lo:hi] = np.minimum(at[lo:hi], e["step"])
         at[0] = -1  # the opening token: free
         at[bos[(bos >= 0) & (bos < n)]] = -1  # document starts: structure known up front, free to read
+        passed = 0  # syncs this rank has passed
         for e in r["events"]:
+            passed += e["kind"] == "sync"
             n_updates += e["kind"] == "update"
             for lo, hi in e["reads"]:
                 lo, hi = max(0, lo), min(n, hi)
@@ -250,7 +272,7 @@ def check_audit(report_or_path, tokens: np.ndarray | None = None, bos_id: int = 
                     end = max((b for _, b in e["targets"]), default=0)
                     late = np.arange(lo, hi) >= end
                 else:
-                    late = at[lo:hi] >= e["step"]
+                    late = (at[lo:hi] >= e["step"]) & (scored_sync[lo:hi] >= passed)
                 if late.any():
                     p = lo + _first_bad(late)
                     msg = (f"rank {r['rank']} step {e['step']} ({e['kind']}{': ' + e['note'] if e['note'] else ''}) "

@@ -11,15 +11,21 @@ EPILOG = """\
 strategies (every target token is scored exactly once in each):
   non-overlapping   the baseline: windows of --seq-len side by side (the default)
   sliding           --stride S < L: each window scores its last S targets, the rest is context
-  document-aware    --doc-aware: context never crosses a BOS (each document scored on its own)
-  score-first TTT   --ttt: per-document LoRA adapters learn from each chunk after it was scored;
-                    --ttt-global-lr > 0 adds SGD phases on already-scored documents
+  document-aware    --doc-aware: context never crosses a BOS (a document-isolated model: packed
+                    rows whose attention restarts at every BOS and every L tokens, as the record)
+  phased TTT        --ttt: per-document LoRA adapters learn from each chunk after it was scored;
+                    global SGD phases train the weights on the first --ttt-prefix-docs documents
+                    once they are scored (--ttt-global-lr 0: none)
+
+The artifact's config sets every default: a `record` artifact evaluates as the record does
+(document-aware windows of 2,048, then phased TTT) with no flags.
 
 examples:
   pgolf eval runs/<id>/model.pgolf --json
   pgolf eval runs/<id>/model.pgolf --stride 64                  sliding windows
-  pgolf eval runs/<id>/model.pgolf --ttt --audit runs/<id>/audit.json
-  torchrun --standalone --nproc_per_node=8 -m pgolf eval model.pgolf --stride 64
+  pgolf eval runs/<id>/model.pgolf --no-ttt                     a record artifact without TTT
+  pgolf eval runs/<id>/model.pgolf --ttt --audit runs/<id>/audit.json.gz
+  torchrun --standalone --nproc_per_node=8 -m pgolf eval model.pgolf
 """
 
 
@@ -41,19 +47,26 @@ def register(sub) -> None:
     p.add_argument("--seq-len", type=int, default=0, metavar="L", help="eval window length (default: the run's)")
     p.add_argument("--stride", type=int, default=None, metavar="S",
                    help="score S new targets per window; S < L means sliding windows (default: L)")
-    p.add_argument("--doc-aware", action="store_true", default=None, help="context never crosses a BOS")
+    p.add_argument("--doc-aware", action=argparse.BooleanOptionalAction, default=None,
+                   help="context never crosses a BOS")
     p.add_argument("--max-tokens", type=int, default=0, metavar="N",
                    help="score only the first N val tokens (quick looks; the result says partial)")
     p.add_argument("--audit", metavar="FILE", help="record every scoring and update; write the checked trail as JSON")
-    g = p.add_argument_group("score-first test-time training")
-    g.add_argument("--ttt", action="store_true", default=None, help="adapt on each chunk after scoring it")
-    g.add_argument("--ttt-rank", type=int, metavar="R", help="LoRA rank per document, 0 = no adapters (default 8)")
-    g.add_argument("--ttt-lr", type=float, metavar="LR", help="adapter Adam learning rate (default 0.003)")
-    g.add_argument("--ttt-chunk", type=int, metavar="C", help="targets per chunk, <= L (default 128)")
-    g.add_argument("--ttt-steps", type=int, metavar="K", help="adapter steps per chunk (default 1)")
-    g.add_argument("--ttt-batch-docs", type=int, metavar="D", help="documents adapted in parallel (default 64)")
-    g.add_argument("--ttt-global-lr", type=float, metavar="LR", help="SGD lr of global phases, 0 = off (default)")
-    g.add_argument("--ttt-phase-docs", type=int, metavar="D", help="documents between global phases (default 2000)")
+    g = p.add_argument_group("phased score-first test-time training (defaults: the artifact's config)")
+    g.add_argument("--ttt", action=argparse.BooleanOptionalAction, default=None,
+                   help="adapt on each chunk after scoring it")
+    g.add_argument("--ttt-rank", type=int, metavar="R", help="LoRA rank per document, 0 = no adapters")
+    g.add_argument("--ttt-lr", type=float, metavar="LR", help="adapter AdamW learning rate")
+    g.add_argument("--ttt-chunk", type=int, metavar="C", help="targets per chunk, <= L")
+    g.add_argument("--ttt-steps", type=int, metavar="K", help="adapter steps per chunk")
+    g.add_argument("--ttt-batch-docs", type=int, metavar="D", help="documents per batch")
+    g.add_argument("--ttt-chains", type=int, metavar="N",
+                   help="chains that carry the adapters' A from batch to batch (a multiple of the ranks)")
+    g.add_argument("--ttt-global-lr", type=float, metavar="LR", help="SGD lr of the global phases, 0 = none")
+    g.add_argument("--ttt-prefix-docs", type=int, metavar="D", help="documents the global phases train on")
+    g.add_argument("--ttt-phases", type=int, metavar="P", help="global phases over those documents")
+    g.add_argument("--ttt-global-chunk", type=int, metavar="T",
+                   help="tokens per learning-rate step of a global phase (>= L)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)
 
@@ -61,7 +74,8 @@ def register(sub) -> None:
 FLAG_FIELDS = {
     "stride": "eval_stride", "doc_aware": "eval_doc_aware", "ttt": "ttt_enabled", "ttt_rank": "ttt_lora_rank",
     "ttt_lr": "ttt_lora_lr", "ttt_chunk": "ttt_chunk_tokens", "ttt_steps": "ttt_steps",
-    "ttt_batch_docs": "ttt_batch_docs", "ttt_global_lr": "ttt_global_lr", "ttt_phase_docs": "ttt_phase_docs",
+    "ttt_batch_docs": "ttt_batch_docs", "ttt_chains": "ttt_chains", "ttt_global_lr": "ttt_global_lr",
+    "ttt_prefix_docs": "ttt_prefix_docs", "ttt_phases": "ttt_phases", "ttt_global_chunk": "ttt_global_chunk_tokens",
 }
 
 

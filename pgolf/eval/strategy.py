@@ -2,7 +2,8 @@
 
 ``evaluate_model`` is what both `pgolf eval` and the end of training call, so the two always agree.
 Strategies: ``nonoverlap`` (the baseline), ``sliding`` (stride < window), either ``+doc`` (context
-never crosses a BOS), and ``ttt`` (score-first test-time training, always per document).
+never crosses a BOS; non-overlapping on a document-isolated model: the record's packed rows),
+and ``ttt`` (phased score-first test-time training, always per document).
 
 Time: every phase reports wall seconds, and the whole eval an estimate for 8xH100 (see
 :func:`estimate_8xh100`); above the 600 s eval budget the result carries a warning.
@@ -25,21 +26,31 @@ H100_BF16_PEAK = 989e12  # dense bf16 FLOP/s of one H100 SXM
 H100_MFU = 0.30  # assumed share of peak an eval forward reaches
 
 
-def strategy_name(cfg, seq_len: int) -> str:
+def packed_row_tokens(cfg, seq_len: int) -> int:
+    """Inputs per packed row of the document-aware eval: one micro-batch of ``val_batch_size``
+    (split into ``grad_accum_total`` parts) in whole windows, as the record's eval_val."""
+    return max(1, cfg.val_batch_size // max(1, cfg.grad_accum_total) // seq_len) * seq_len
+
+
+def strategy_name(cfg, seq_len: int, packed: bool = False) -> str:
     if cfg.ttt_enabled:
+        phases = (f",phases={cfg.ttt_phases}x{cfg.ttt_prefix_docs}docs,global_lr={cfg.ttt_global_lr:g}"
+                  if cfg.ttt_global_lr > 0 and cfg.ttt_prefix_docs > 0 else "")
         return (f"ttt(lora_rank={cfg.ttt_lora_rank},lr={cfg.ttt_lora_lr:g},chunk={cfg.ttt_chunk_tokens},"
-                f"steps={cfg.ttt_steps}") + (
-            f",global_lr={cfg.ttt_global_lr}" if cfg.ttt_global_lr > 0 else "") + f",seq_len={seq_len})"
+                f"docs={cfg.ttt_batch_docs},chains={cfg.ttt_chains}{phases},seq_len={seq_len})")
     stride = cfg.eval_stride or seq_len
     name = "nonoverlap" if stride == seq_len else f"sliding(stride={stride})"
-    return f"{name}{'+doc' if cfg.eval_doc_aware else ''}(seq_len={seq_len})"
+    rows = f",rows={packed_row_tokens(cfg, seq_len)}" if packed else ""
+    return f"{name}{'+doc' if cfg.eval_doc_aware else ''}(seq_len={seq_len}{rows})"
 
 
-def forward_flops(model: torch.nn.Module, cfg, inputs: int, ctx_sum: int) -> float:
-    """Forward FLOPs: 2 per weight per input token (the tied embedding counted once, as the head)
-    plus attention, 4 * model_dim per (query, key) pair per layer."""
-    n_params = sum(p.numel() for p in model.parameters())
-    return 2.0 * n_params * inputs + 4.0 * cfg.model_dim * cfg.num_layers * ctx_sum
+def forward_flops(model: torch.nn.Module, cfg, inputs: int, ctx_sum: int, extra_params: int = 0) -> float:
+    """Forward FLOPs: 2 per weight (plus ``extra_params``, e.g. one row's adapters) per input
+    token (the tied embedding counted once, as the head) plus attention, 4 * model_dim per
+    (query, key) pair per virtual layer."""
+    n_params = sum(p.numel() for p in model.parameters()) + extra_params
+    layers = getattr(model, "num_virtual_layers", cfg.num_layers)
+    return 2.0 * n_params * inputs + 4.0 * cfg.model_dim * layers * ctx_sum
 
 
 def estimate_8xh100(seconds: float, flops: float, device: torch.device, world: int) -> dict:
@@ -82,16 +93,21 @@ def evaluate_model(model: torch.nn.Module, tokens: np.ndarray, table, cfg, devic
     t0 = time.perf_counter()
     try:
         if cfg.ttt_enabled:
-            from pgolf.eval.ttt import score_ttt
+            from pgolf.eval.ttt import adapter_params, score_ttt
 
             res = score_ttt(model, tokens, table, cfg, seq_len, device, trail, bar, target_bytes=target_bytes)
             phases = res.pop("phase_seconds")
-            flops = forward_flops(model, cfg, res["inputs_scored"] + 3 * res["inputs_adapted"],
-                                  res["inputs_scored"] * seq_len // 2 + 3 * res["inputs_adapted"] * seq_len // 2)
+            # a backward costs two forwards: adaptation steps 2x (no new forward), global steps 3x
+            pairs = res.pop("pairs_scored")
+            per_input = pairs / max(1, res["inputs_scored"])
+            fwd = res["inputs_scored"] + 2 * res["inputs_adapted"]
+            flops = (forward_flops(model, cfg, fwd, round(per_input * fwd), adapter_params(model, cfg))
+                     + forward_flops(model, cfg, 3 * res["inputs_global"], 3 * res["inputs_global"] * seq_len // 2))
         else:
             res = score_stream(model, tokens, table, seq_len, cfg.val_batch_size, device, stride=stride,
                                doc_aware=cfg.eval_doc_aware, trail=trail, progress=bar,
-                               target_bytes=target_bytes, bos_id=cfg.bos_id)
+                               target_bytes=target_bytes, row_tokens=packed_row_tokens(cfg, seq_len),
+                               bos_id=cfg.bos_id)
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
             phases = {"score": time.perf_counter() - t0}
@@ -100,7 +116,8 @@ def evaluate_model(model: torch.nn.Module, tokens: np.ndarray, table, cfg, devic
         if bar is not None:
             bar.close()
     total_s = time.perf_counter() - t0
-    res.update(strategy=strategy_name(cfg, seq_len), seq_len=seq_len, stride=stride if not cfg.ttt_enabled else None,
+    packed = res.pop("packed", False)
+    res.update(strategy=strategy_name(cfg, seq_len, packed), seq_len=seq_len, stride=stride if not cfg.ttt_enabled else None,
                doc_aware=bool(cfg.eval_doc_aware or cfg.ttt_enabled), phase_seconds=phases, eval_seconds=total_s,
                estimate_8xh100=estimate_8xh100(total_s, flops, device, world))
     if trail is not None:

@@ -1,248 +1,261 @@
-"""Score-first test-time training (TTT): adapt on val tokens only after they were scored.
+"""Phased score-first test-time training (TTT), the way the 1.0611 record scores.
 
-The val stream is cut into documents (at BOS) and each document into chunks of
-``ttt_chunk_tokens`` targets. Documents are processed ``ttt_batch_docs`` at a time in lockstep:
-for chunk k, every document's chunk k is scored under ``no_grad`` (context: earlier tokens of the
-same document, up to ``seq_len``) and its losses are added to the totals; only then does each
-document's own LoRA adapter take ``ttt_steps`` Adam steps on that chunk. Adapters start from
-the same state for every document (reset between documents), so a document's score does not
-depend on its neighbours. Optionally, after every ``ttt_phase_docs`` documents, a global SGD
-phase trains the base weights on those already-scored documents (``ttt_global_lr > 0``).
-No token is scored twice; the base weights are restored when the eval ends.
+Documents are ``[BOS] + tokens`` (the next document's BOS is a document's last target). They are
+sorted by length, cut into batches of ``ttt_batch_docs`` and taken longest batch first. In a
+batch each document has its own LoRA adapters (``lora.py``: rank ``ttt_lora_rank``, scale
+``ttt_lora_alpha / rank``, on Q, K, V, O and the MLP of every virtual layer and on the head). A
+document's targets are cut into chunks of ``ttt_chunk_tokens``; chunk k of every document of the
+batch is scored in one forward (context: the document's previous tokens, up to the eval window)
+and its losses are added to the totals; only then does AdamW (``ttt_lora_lr``, betas
+``ttt_beta1``/``ttt_beta2``, eps 1e-10, decay ``ttt_weight_decay``) take ``ttt_steps`` steps on
+the mean loss of that chunk, each document's adapters on its own chunk. A document's last chunk
+is scored and never trained on.
 
-Adapters wrap every ``nn.Linear`` of the model generically (batched: one adapter per document
-row of the batch), so the code needs nothing from the model but ``forward_logits``.
+B restarts at zero for every batch and the optimizer state is new; A carries over from batch to
+batch along a *chain*: batch q of the queue belongs to chain ``q % ttt_chains``, chain c runs on
+rank ``c % world``, and the initial A's of every chain are drawn by every rank from one
+generator seeded with ``seed``, in a fixed order. The record's A carried over the same way on
+each of its 8 GPUs (``ttt_chains=8``); here the score does not depend on how many processes run
+it. A batch smaller than ``ttt_batch_docs`` (the remainder) starts from A's of its own.
+
+Global phases (``ttt_global.py``): phase k of ``ttt_phases`` runs as soon as the batches that
+hold the first ``ttt_prefix_docs * k // ttt_phases`` documents of the queue are scored. Every
+rank stops there; the base weights take SGD steps on that many already-scored documents (the
+shortest of those scored so far, cumulative: each phase starts over from the first document),
+and every chain draws new A's. The documents after the last phase see the final weights.
+
+With one chain on one process this is the record's ``eval_val_ttt_phased`` on one process, step
+for step (tests/eval/test_record_eval.py). Every event goes through the audit trail: a scoring
+per chunk, an update per step (naming the tokens it used), a sync before every global phase.
 """
 
 from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torch import nn
+import torch.distributed as dist
 
 from pgolf.errors import PgolfError
 from pgolf.eval.audit import AuditTrail, ValTokens
-from pgolf.eval.score import (all_reduce_sum, autocast, batches, rank_world, token_nll, totals,
-                              window_batch)
-from pgolf.eval.windows import Window, segment_windows, segments
+from pgolf.eval.lora import BatchedLoRA, draw_a, out_features
+from pgolf.eval.score import all_reduce_sum, autocast, rank_world, token_nll, totals
+from pgolf.eval.windows import segments
+
+ADAM_EPS = 1e-10  # the record's TTT AdamW epsilon
 
 
-class BatchedLoRA(nn.Module):
-    """``base(x) + x A_b^T B_b^T`` for batch row b, with ``slots`` independent adapters."""
-
-    def __init__(self, base: nn.Linear, rank: int, slots: int, init_a: torch.Tensor):
-        super().__init__()
-        self.base = base
-        dev = base.weight.device
-        self.A = nn.Parameter(init_a.to(dev).expand(slots, -1, -1).clone())
-        self.B = nn.Parameter(torch.zeros(slots, base.out_features, rank, device=dev))
-        self.register_buffer("init_a", init_a.to(dev), persistent=False)
-        self.active = 0
-
-    @torch.no_grad()
-    def reset(self) -> None:
-        self.A.copy_(self.init_a.expand_as(self.A))
-        self.B.zero_()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.base(x)
-        if self.active == 0:
-            return y
-        n = x.size(0)  # rows 0..n-1 (a shorter batch uses the first adapters: the causality sample)
-        if x.dim() != 3 or n > self.active:
-            raise PgolfError(f"TTT LoRA expects (batch <= {self.active}, time, features) inputs, got {tuple(x.shape)}")
-        h = torch.bmm(x, self.A[:n].transpose(1, 2).to(x.dtype))
-        return y + torch.bmm(h, self.B[:n].transpose(1, 2).to(x.dtype)).to(y.dtype)
+@dataclass(frozen=True)
+class Doc:
+    start: int  # stream position of its first token
+    targets: int  # its targets are positions start+1 .. start+targets
+    order: int  # its place when all documents are sorted by length (shortest first, stable)
 
 
-def install_lora(model: nn.Module, rank: int, slots: int, seed: int = 0) -> list[tuple[nn.Module, str, BatchedLoRA]]:
-    """Wrap every nn.Linear of ``model`` in a BatchedLoRA; returns what to undo."""
-    gen = torch.Generator().manual_seed(seed)
-    done = []
-    for parent in list(model.modules()):
-        for name, child in list(parent.named_children()):
-            if isinstance(child, nn.Linear) and not isinstance(parent, BatchedLoRA):
-                init_a = torch.randn(rank, child.in_features, generator=gen) / math.sqrt(child.in_features)
-                lora = BatchedLoRA(child, rank, slots, init_a)
-                setattr(parent, name, lora)
-                done.append((parent, name, lora))
-    if not done:
-        raise PgolfError("TTT: the model has no nn.Linear layers to adapt")
-    return done
+def documents(n_tokens: int, bos: np.ndarray) -> list[Doc]:
+    """The stream's documents, each with its place in length order."""
+    spans = segments(n_tokens, bos)
+    by_len = sorted(range(len(spans)), key=lambda i: spans[i][1] - spans[i][0])
+    order = {i: k for k, i in enumerate(by_len)}
+    return [Doc(lo, hi - lo, order[i]) for i, (lo, hi) in enumerate(spans)]
 
 
-def remove_lora(installed) -> None:
-    for parent, name, lora in installed:
-        setattr(parent, name, lora.base)
+def batch_queue(docs: list[Doc], size: int) -> list[list[Doc]]:
+    """Batches of ``size`` documents of similar length, the longest batch first (ties: shorter
+    documents' batch first)."""
+    by_len = sorted(docs, key=lambda d: d.order)
+    groups = [by_len[i : i + size] for i in range(0, len(by_len), size)]
+    return sorted(groups, key=lambda g: -g[-1].targets)
 
 
-class RowAdam:
-    """Adam over the first ``n`` rows (documents) of each adapter tensor; state reset per group."""
-
-    def __init__(self, params: list[nn.Parameter], lr: float, betas=(0.9, 0.95), eps: float = 1e-8):
-        self.params, self.lr, self.betas, self.eps = params, lr, betas, eps
-        self.m = [torch.zeros_like(p) for p in params]
-        self.v = [torch.zeros_like(p) for p in params]
-        self.t = 0
-
-    def reset(self) -> None:
-        for m, v in zip(self.m, self.v):
-            m.zero_()
-            v.zero_()
-        self.t = 0
-
-    @torch.no_grad()
-    def step(self, n: int) -> None:
-        self.t += 1
-        b1, b2 = self.betas
-        c1, c2 = 1 - b1 ** self.t, 1 - b2 ** self.t
-        for p, m, v in zip(self.params, self.m, self.v):
-            g = p.grad[:n]
-            m[:n].mul_(b1).add_(g, alpha=1 - b1)
-            v[:n].mul_(b2).addcmul_(g, g, value=1 - b2)
-            p[:n].addcdiv_(m[:n] / c1, (v[:n] / c2).sqrt_().add_(self.eps), value=-self.lr)
-            p.grad = None
+def phase_plan(queue: list[list[Doc]], prefix_docs: int, phases: int) -> list[tuple[int, int]]:
+    """(queue position after which a global phase runs, documents it trains on), in order."""
+    limit = min(sum(map(len, queue)), prefix_docs)
+    if limit <= 0:
+        return []
+    bounds = [limit * (k + 1) // phases for k in range(phases)]
+    plan, done = [], 0
+    for q, batch in enumerate(queue):
+        done += len(batch)
+        if len(plan) < phases and done >= bounds[len(plan)]:  # at most one phase after a batch
+            plan.append((q, bounds[len(plan)]))
+    return plan
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+def check_settings(cfg, seq_len: int, world: int) -> None:
+    if not 1 <= cfg.ttt_chunk_tokens <= seq_len:
+        raise PgolfError(f"ttt_chunk_tokens must be in 1..seq_len={seq_len}, got {cfg.ttt_chunk_tokens} "
+                         f"(pass --ttt-chunk <= {seq_len} or --seq-len >= {cfg.ttt_chunk_tokens})")
+    if cfg.ttt_chains % world:
+        raise PgolfError(f"ttt_chains={cfg.ttt_chains} must be a multiple of the {world} ranks "
+                         f"(each rank runs whole chains)")
+    if cfg.ttt_prefix_docs > 0 and cfg.ttt_global_chunk_tokens < seq_len:
+        raise PgolfError(f"ttt_global_chunk_tokens={cfg.ttt_global_chunk_tokens} must hold one eval window "
+                         f"of {seq_len} tokens")
 
 
-def _row_mean_loss(nll: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Sum over documents of each document's mean loss: every adapter sees only its own row."""
-    m = mask.float()
-    return ((nll * m).sum(1) / m.sum(1).clamp_min(1)).sum()
+class _Run:
+    """One rank's TTT pass: the model, its gate to the val tokens, totals and timings."""
+
+    def __init__(self, model, val: ValTokens, cfg, seq_len: int, device: torch.device,
+                 trail: AuditTrail | None, progress):
+        self.model, self.val, self.cfg, self.seq_len, self.device = model, val, cfg, seq_len, device
+        self.trail, self.progress = trail, progress
+        self.loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+        self.secs = {"score": 0.0, "adapt": 0.0, "global": 0.0}
+        self.counts = {"lora_steps": 0, "global_steps": 0, "inputs_scored": 0, "inputs_adapted": 0,
+                       "inputs_global": 0, "pairs_scored": 0}
+        self.outs = out_features(model)
+
+    def _sync(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    def _chunk_inputs(self, batch: list[Doc], ci: int):
+        """Inputs, labels and scored mask of chunk ``ci`` of every document, the targets scored
+        and each row's window (start, length); rows whose document has no chunk ci stay zero."""
+        chunk, L = self.cfg.ttt_chunk_tokens, self.seq_len
+        ctx = min((ci + 1) * chunk, L)
+        x = torch.zeros(len(batch), ctx, dtype=torch.int64)
+        y = torch.zeros_like(x)
+        mask = torch.zeros(len(batch), ctx, dtype=torch.bool)
+        targets, windows = [], []
+        for b, d in enumerate(batch):
+            if ci * chunk >= d.targets:
+                windows.append(None)
+                continue
+            end = min((ci + 1) * chunk, d.targets)  # chunk targets ci*chunk+1 .. end of the document
+            ws = max(0, end - L)  # the window reaches back a full eval window
+            seg = torch.from_numpy(self.val[d.start + ws : d.start + end + 1].astype(np.int64))
+            x[b, : end - ws], y[b, : end - ws] = seg[:-1], seg[1:]
+            mask[b, ci * chunk - ws : end - ws] = True
+            targets.append((d.start + ci * chunk + 1, d.start + end + 1))
+            windows.append((d.start + ws, end - ws))
+        return x.to(self.device), y.to(self.device), mask.to(self.device), targets, windows
+
+    def batch(self, batch: list[Doc], a: dict[str, torch.Tensor] | None) -> None:
+        """Score one batch of documents chunk by chunk, adapting after each chunk (``a``: the
+        adapters' A's, trained in place; None: no adapters)."""
+        cfg, chunk = self.cfg, self.cfg.ttt_chunk_tokens
+        lora = BatchedLoRA(a, self.outs, cfg.ttt_lora_alpha) if a is not None else None
+        opt = None
+        if lora is not None:
+            opt = torch.optim.AdamW(lora.parameters(), lr=cfg.ttt_lora_lr, betas=(cfg.ttt_beta1, cfg.ttt_beta2),
+                                    eps=ADAM_EPS, weight_decay=cfg.ttt_weight_decay,
+                                    fused=self.device.type == "cuda")
+        kw = (lambda ids, row: {"adapters": lora if row is None else lora.row(row)}) if lora is not None else None
+        chunks = [math.ceil(d.targets / chunk) for d in batch]
+        for ci in range(max(chunks)):
+            t = time.perf_counter()
+            x, y, mask, targets, windows = self._chunk_inputs(batch, ci)
+            learn = [ci < n - 1 for n in chunks]  # documents with chunks still to come
+            train = lora is not None and any(learn)
+            b0 = next(b for b, w in enumerate(windows) if w is not None)
+            j0 = int(mask[b0].nonzero()[0])
+            with torch.set_grad_enabled(train):
+                nll = token_nll(self.model, x, y, self.device, (b0, j0), self.trail, targets[0][0], kw)
+            self.loss_sum += nll.detach()[mask].double().sum()
+            if self.trail is not None:
+                self.trail.score(targets, note=f"ttt chunk {ci}")
+            self.counts["inputs_scored"] += x.numel()
+            self.counts["pairs_scored"] += x.size(0) * x.size(1) * (x.size(1) + 1) // 2
+            self._sync()
+            self.secs["score"] += time.perf_counter() - t
+            if self.progress is not None:
+                self.progress.update(sum(hi - lo for lo, hi in targets))
+            if not train:
+                continue
+            t = time.perf_counter()
+            rows = torch.tensor(learn, dtype=torch.float32, device=self.device)
+            first = x.size(1) - chunk  # a full chunk ends every window of a document still learning
+            used = [(w[0], w[0] + w[1] + 1) for w, go in zip(windows, learn) if go]  # what the step learns from
+            for step in range(cfg.ttt_steps):
+                if step:
+                    nll = token_nll(self.model, x, y, self.device, forward_kw=kw)
+                opt.zero_grad(set_to_none=True)
+                ((nll[:, first:].mean(dim=-1) * rows).sum()).backward()
+                opt.step()
+                if self.trail is not None:
+                    self.trail.update(reads=used, note=f"ttt lora chunk {ci}")
+                self.counts["lora_steps"] += 1
+                self.counts["inputs_adapted"] += x.numel()
+            self._sync()
+            self.secs["adapt"] += time.perf_counter() - t
 
 
-def score_ttt(model: nn.Module, tokens: np.ndarray, table, cfg, seq_len: int, device: torch.device,
+def score_ttt(model: torch.nn.Module, tokens: np.ndarray, table, cfg, seq_len: int, device,
               trail: AuditTrail | None = None, progress=None, target_bytes: np.ndarray | None = None) -> dict:
-    """Score-first TTT over the whole stream; returns the totals and per-phase seconds."""
+    """Phased score-first TTT over the whole stream; returns the totals, counts and phase seconds.
+    The model's weights are restored when it ends."""
+    from pgolf.eval.ttt_global import global_phase
+
     device = torch.device(device)
     rank, world = rank_world()
-    chunk = cfg.ttt_chunk_tokens
-    if not 1 <= chunk <= seq_len:
-        raise PgolfError(f"ttt_chunk_tokens must be in 1..seq_len={seq_len}, got {chunk} "
-                         f"(pass --ttt-chunk <= {seq_len} or --seq-len >= {chunk})")
-    if cfg.ttt_lora_rank < 0 or cfg.ttt_steps < 0 or cfg.ttt_batch_docs < 1 or cfg.ttt_lora_lr < 0 \
-            or cfg.ttt_global_lr < 0:
-        raise PgolfError(f"TTT settings out of range: rank {cfg.ttt_lora_rank} (>= 0), steps {cfg.ttt_steps} (>= 0), "
-                         f"batch docs {cfg.ttt_batch_docs} (>= 1), lr {cfg.ttt_lora_lr} (>= 0), "
-                         f"global lr {cfg.ttt_global_lr} (>= 0)")
-    if cfg.ttt_global_lr > 0 and world > 1:
-        raise PgolfError("TTT global SGD phases run on one process only (set ttt_global_lr=0 under torchrun)")
+    check_settings(cfg, seq_len, world)
     val = ValTokens(tokens, trail)
-    docs = [segment_windows(lo, hi, seq_len, chunk, first=chunk, segment=i)
-            for i, (lo, hi) in enumerate(segments(len(tokens), val.bos_positions(cfg.bos_id)))]
-    order = sorted(range(len(docs)), key=lambda i: (-len(docs[i]), i))
-    mine = order[rank::world]
-    G = max(1, cfg.ttt_batch_docs)
+    docs = documents(len(tokens), val.bos_positions(cfg.bos_id))
+    queue = batch_queue(docs, cfg.ttt_batch_docs)
+    plan = phase_plan(queue, cfg.ttt_prefix_docs, cfg.ttt_phases) if cfg.ttt_global_lr > 0 else []
     saved = {k: v.detach().clone() for k, v in model.state_dict().items()}
     was_training = model.training
     model.eval()
     for p in model.parameters():
         p.requires_grad_(False)
-    use_lora = cfg.ttt_lora_rank > 0
-    installed = install_lora(model, cfg.ttt_lora_rank, G, cfg.seed) if use_lora else []
-    loras = [l for _, _, l in installed]
-    opt = RowAdam([p for l in loras for p in (l.A, l.B)], cfg.ttt_lora_lr) if use_lora else None
-    secs = {"score": 0.0, "adapt": 0.0, "global": 0.0}
-    loss_sum = torch.zeros((), dtype=torch.float64, device=device)
-    counts = {"lora_steps": 0, "global_steps": 0, "inputs_scored": 0, "inputs_adapted": 0}
-    phase_docs: list[int] = []
+    run = _Run(model, val, cfg, seq_len, device, trail, progress)
+    gen = torch.Generator(device).manual_seed(cfg.seed)
+    chains, slots = cfg.ttt_chains, model.num_virtual_layers
+
+    def draw(rows: int, keep: bool):
+        if cfg.ttt_lora_rank == 0:
+            return None
+        a = draw_a(gen, slots, rows, cfg.ttt_lora_rank, cfg.model_dim, device)  # every rank draws every A
+        return a if keep else None
+
     try:
-        for g0 in range(0, len(mine), G):
-            group = [docs[i] for i in mine[g0 : g0 + G]]
-            for l in loras:
-                l.reset()
-            if opt is not None:
-                opt.reset()
-            for k in range(len(group[0])):
-                rows = [d[k] for d in group if k < len(d)]
+        start = 0
+        for end, phase_docs in plan + [(len(queue) - 1, None)]:
+            segment = range(start, end + 1)
+            mine = [q for q in segment if (q % chains) % world == rank]
+            chain_a = {c: draw(cfg.ttt_batch_docs, c % world == rank) for c in range(chains)}
+            own_a = {q: draw(len(queue[q]), q in mine) for q in segment if len(queue[q]) < cfg.ttt_batch_docs}
+            for q in mine:
+                run.batch(queue[q], own_a[q] if q in own_a else chain_a[q % chains])
+            if phase_docs is not None:
                 t = time.perf_counter()
-                for l in loras:
-                    l.active = len(rows)
-                x, y, mask = window_batch(val, rows, device)
-                with torch.no_grad():
-                    nll = token_nll(model, x, y, device, (0, rows[0].score_from), trail, rows[0].targets[0])
-                    loss_sum += nll[mask].double().sum()
                 if trail is not None:
-                    trail.score([w.targets for w in rows], note=f"chunk {k}")
-                counts["inputs_scored"] += sum(w.length for w in rows)
-                _sync(device)
-                secs["score"] += time.perf_counter() - t
-                if progress is not None:
-                    progress.update(sum(w.n_scored for w in rows))
-                learn = [d[k] for d in group if k + 1 < len(d)]  # only documents with chunks still to come
-                if not use_lora or not learn:
-                    continue
-                t = time.perf_counter()
-                for l in loras:
-                    l.active = len(learn)
-                for _ in range(cfg.ttt_steps):
-                    x, y, mask = window_batch(val, learn, device)
-                    with torch.enable_grad():
-                        _row_mean_loss(token_nll(model, x, y, device), mask).backward()
-                    opt.step(len(learn))
-                    if trail is not None:
-                        trail.update(note=f"lora chunk {k}")
-                    counts["lora_steps"] += 1
-                    counts["inputs_adapted"] += sum(w.length for w in learn)
-                _sync(device)
-                secs["adapt"] += time.perf_counter() - t
-            phase_docs += mine[g0 : g0 + G]
-            last = g0 + G >= len(mine)
-            if cfg.ttt_global_lr > 0 and not last and len(phase_docs) >= cfg.ttt_phase_docs:
-                t = time.perf_counter()
-                counts["global_steps"] += _global_phase(model, val, loras, phase_docs, seq_len, cfg, device, trail)
-                _sync(device)
-                secs["global"] += time.perf_counter() - t
-                phase_docs = []
+                    trail.sync(note=f"global phase after batch {end}")
+                if world > 1:
+                    dist.barrier()
+                scored = sorted((d for b in queue[: end + 1] for d in b), key=lambda d: d.order)
+                steps, inputs = global_phase(model, val, scored[:phase_docs], cfg, seq_len, device, trail)
+                run.counts["global_steps"] += steps
+                run.counts["inputs_global"] += inputs
+                run._sync()
+                run.secs["global"] += time.perf_counter() - t
+            start = end + 1
     finally:
-        remove_lora(installed)
         model.load_state_dict(saved)
         for p in model.parameters():
             p.requires_grad_(True)
         model.train(was_training)
-    all_reduce_sum(loss_sum)
+    all_reduce_sum(run.loss_sum)
     # counts over all ranks, like the scores (each rank saw only its own documents)
-    summed = all_reduce_sum(torch.tensor(list(counts.values()), dtype=torch.int64, device=device)).tolist()
-    counts = dict(zip(counts, summed))
-    res = totals(loss_sum.item(), tokens, table, target_bytes)
-    res.update(windows=sum(len(d) for d in docs), documents=len(docs), phase_seconds=secs, **counts)
+    summed = all_reduce_sum(torch.tensor(list(run.counts.values()), dtype=torch.int64, device=device)).tolist()
+    counts = dict(zip(run.counts, summed))
+    counts["global_steps"] //= world  # every rank takes each global step
+    res = totals(run.loss_sum.item(), tokens, table, target_bytes)
+    res.update(documents=len(docs), batches=len(queue), phases=len(plan), phase_seconds=run.secs, **counts)
     return res
 
 
-def _global_phase(model, val: ValTokens, loras, doc_ids: list[int], seq_len: int, cfg, device, trail) -> int:
-    """SGD on the base weights over already-scored documents (non-overlapping windows)."""
-    spans = segments(len(val), val.bos_positions(cfg.bos_id))
-    windows: list[Window] = []
-    for i in sorted(doc_ids):
-        lo, hi = spans[i]
-        windows += segment_windows(lo, hi, seq_len, seq_len, segment=i)
-    for l in loras:
-        l.active = 0
-    adapter = {id(p) for l in loras for p in (l.A, l.B)}
-    params = [p for p in model.parameters() if id(p) not in adapter]
-    for p in params:
-        p.requires_grad_(True)
-    sgd = torch.optim.SGD(params, lr=cfg.ttt_global_lr, momentum=0.9)
-    if trail is not None:
-        sgd = trail.wrap_optimizer(sgd, note="global phase")
-    steps = 0
-    for _ in range(cfg.ttt_global_epochs):
-        for group in batches(windows, max(seq_len, cfg.val_batch_size)):
-            x, y, mask = window_batch(val, group, device)
-            sgd.zero_grad(set_to_none=True)
-            with torch.enable_grad():
-                nll = token_nll(model, x, y, device)
-                (nll[mask].sum() / mask.sum()).backward()
-            sgd.step()
-            steps += 1
-    for p in params:
-        p.requires_grad_(False)
-        p.grad = None
-    return steps
+def adapter_params(model, cfg) -> int:
+    """Adapter weights per document row (for the FLOP count)."""
+    if cfg.ttt_lora_rank == 0:
+        return 0
+    outs = out_features(model)
+    per = {k: cfg.ttt_lora_rank * (cfg.model_dim + o) for k, o in outs.items()}
+    return per["head"] + model.num_virtual_layers * sum(v for k, v in per.items() if k != "head")
+

@@ -12,6 +12,11 @@ next document's BOS). Inside a segment the targets are cut into blocks: the firs
 targets, then blocks of ``stride``. Each block is read by a window that ends at the block's end
 and reaches back as far as a full window of ``seq_len`` inputs would (never before ``lo``).
 With ``stride == seq_len`` this is exactly the baseline's non-overlapping windows.
+
+Packed rows (:func:`packed_rows`) are the record's document-aware layout: the stream is cut into
+rows of a fixed number of inputs from position 0, and each row is scored by one forward in
+which attention restarts at every BOS and every ``seq_len`` tokens into a document (and at
+the row start): ``pgolf.data.segments.cu_seqlens``.
 """
 
 from __future__ import annotations
@@ -21,7 +26,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from pgolf.errors import PgolfError
-
 
 
 @dataclass(frozen=True)
@@ -82,6 +86,15 @@ def plan(n_tokens: int, seq_len: int, stride: int, bos: np.ndarray | None = None
     for i, (lo, hi) in enumerate(segments(n_tokens, bos)):
         out += segment_windows(lo, hi, seq_len, stride, segment=i)
     return out
+
+
+def packed_rows(n_tokens: int, row_tokens: int) -> list[tuple[int, int]]:
+    """Input spans ``[lo, hi)`` of rows of ``row_tokens`` inputs from position 0 (the last may be
+    shorter): together they score every target ``1..n_tokens-1`` once."""
+    if row_tokens < 1:
+        raise PgolfError(f"packed eval rows must hold >= 1 token, got {row_tokens}")
+    last = n_tokens - 1
+    return [(lo, min(lo + row_tokens, last)) for lo in range(0, last, row_tokens)]
 
 
 def batches(windows: list[Window], batch_tokens: int) -> list[list[Window]]:

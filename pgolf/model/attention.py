@@ -7,6 +7,10 @@ the record's options, each off by default:
   (every head starts at half its output: the record's sparse attention gate);
 - value embeddings: a token embedding (passed in as ``ve``) added to the values;
 - masks: document isolation and sliding windows come in as ``mask`` (see ``masks.py``).
+
+``adapters`` (optional, test-time training): a callable ``adapters(kind, slot, x)`` whose output
+is added to the Q, K, V projections (kinds ``q``, ``k``, ``v``) and to the output projection
+(``o``); every kind reads this layer's (normed) input ``x``; ``slot`` is the virtual layer.
 """
 
 from __future__ import annotations
@@ -81,11 +85,15 @@ class CausalSelfAttention(nn.Module):
         vn = F.normalize(v, dim=-1)
         return y - (y * vn).sum(-1, keepdim=True) * vn
 
-    def forward(self, x: torch.Tensor, mask=None, ve: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mask=None, ve: torch.Tensor | None = None, adapters=None,
+                slot: int = 0) -> torch.Tensor:
         B, T, C = x.shape
-        q = self.c_q(x).view(B, T, self.num_heads, self.head_dim).transpose(1, 2)
-        k = self.c_k(x).view(B, T, self.num_kv_heads, self.head_dim).transpose(1, 2)
-        v = self.c_v(x).view(B, T, self.num_kv_heads, self.head_dim).transpose(1, 2)
+        q, k, v = self.c_q(x), self.c_k(x), self.c_v(x)
+        if adapters is not None:
+            q, k, v = q + adapters("q", slot, x), k + adapters("k", slot, x), v + adapters("v", slot, x)
+        q = q.view(B, T, self.num_heads, self.head_dim).transpose(1, 2)
+        k = k.view(B, T, self.num_kv_heads, self.head_dim).transpose(1, 2)
+        v = v.view(B, T, self.num_kv_heads, self.head_dim).transpose(1, 2)
         if self.ve_gain is not None and ve is not None:
             v = v + self.ve_gain.to(v.dtype) * ve.view(B, T, self.num_kv_heads, self.head_dim).transpose(1, 2)
         q = F.rms_norm(q, (self.head_dim,))
@@ -100,4 +108,5 @@ class CausalSelfAttention(nn.Module):
         if self.gate_dims:
             g = torch.sigmoid(self.gate_scale * F.linear(x[..., : self.gate_dims], self.gate.to(x.dtype)))
             y = y * g[..., None]
-        return self.proj(y.reshape(B, T, C))
+        out = self.proj(y.reshape(B, T, C))
+        return out if adapters is None else out + adapters("o", slot, x)

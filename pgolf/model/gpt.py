@@ -15,6 +15,12 @@ lanes: from ``parallel_from`` the decoder carries two streams, attention reads l
 with ``x0``) and the MLP reads lane 1, lane k becomes ``r_k * lane_k + p[0, k] * attn +
 p[1, k] * mlp`` (``r`` starts at 1.1, ``p`` at 1), skips enter lane 0 only, and the final
 hidden state is the lanes' mean.
+
+Test-time training hooks in through ``adapters`` (``hidden`` / ``forward_logits``): a callable
+``adapters(kind, slot, x) -> delta`` that every virtual layer ``slot`` (0 .. num_virtual_layers-1,
+in the order the blocks run) consults for its Q, K, V, output and MLP (see ``attention.py`` and
+``mlp.py``), and the head once (``kind="head"``, slot 0, on the final normed hidden state; the
+delta is added before the soft-cap). None (the default) is the plain model.
 """
 
 from __future__ import annotations
@@ -60,18 +66,20 @@ class Block(nn.Module):
         mix = self.resid_mix.to(x.dtype)
         return mix[0] * x + mix[1] * x0
 
-    def forward(self, x: torch.Tensor, x0: torch.Tensor, mask=None, ve=None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, x0: torch.Tensor, mask=None, ve=None, adapters=None,
+                slot: int = 0) -> torch.Tensor:
         x = self._read(x, x0)
-        x = x + self.attn_scale.to(x.dtype) * self.attn(self.norm(x), mask, ve)
-        return x + self.mlp_scale.to(x.dtype) * self.mlp(self.norm(x))
+        x = x + self.attn_scale.to(x.dtype) * self.attn(self.norm(x), mask, ve, adapters, slot)
+        return x + self.mlp_scale.to(x.dtype) * self.mlp(self.norm(x), adapters, slot)
 
     def forward_lanes(self, a: torch.Tensor, m: torch.Tensor, x0: torch.Tensor, resid: torch.Tensor,
-                      post: torch.Tensor, mask=None, ve=None) -> tuple[torch.Tensor, torch.Tensor]:
+                      post: torch.Tensor, mask=None, ve=None, adapters=None,
+                      slot: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
         """Lanes (a, m): attention reads lane a mixed with x0, the MLP reads lane m; both lanes
         take both outputs. ``resid`` (2,) scales each lane, ``post[j, k]`` is output j's share
         in lane k (j: 0 attention, 1 MLP)."""
-        att = self.attn_scale.to(a.dtype) * self.attn(self.norm(self._read(a, x0)), mask, ve)
-        mlp = self.mlp_scale.to(m.dtype) * self.mlp(self.norm(m))
+        att = self.attn_scale.to(a.dtype) * self.attn(self.norm(self._read(a, x0)), mask, ve, adapters, slot)
+        mlp = self.mlp_scale.to(m.dtype) * self.mlp(self.norm(m), adapters, slot)
         r, p = resid.to(a.dtype), post.to(a.dtype)
         return r[0] * a + p[0, 0] * att + p[1, 0] * mlp, r[1] * m + p[0, 1] * att + p[1, 1] * mlp
 
@@ -99,6 +107,7 @@ class GPT(nn.Module):
         # (encoder, decoder) layer sequences without and with the loop, fixed for the graph
         self._halves = {looping: halves(cfg, looping) for looping in (False, True)}
         self.loop_active = False  # the trainer switches depth recurrence on; eval mode always loops
+        self.num_virtual_layers = sum(map(len, self._halves[True]))  # blocks run per looped forward
         self.reset_parameters()
 
     @torch.no_grad()
@@ -130,7 +139,7 @@ class GPT(nn.Module):
         return torch.lerp(w, x, torch.sigmoid(self.skip_gates[d].to(x.dtype)))
 
     def hidden(self, input_ids: torch.Tensor, cu_seqlens: torch.Tensor | None = None,
-               max_seqlen: int = 0) -> torch.Tensor:
+               max_seqlen: int = 0, adapters=None) -> torch.Tensor:
         cfg = self.cfg
         x = self.embed(input_ids)
         mask = build_mask(input_ids, cfg.doc_isolation, cfg.attn_window, cfg.bos_id, cfg.attn_backend,
@@ -138,36 +147,42 @@ class GPT(nn.Module):
         ve = self.value_embed(input_ids).to(x.dtype) if self.value_embed is not None else None
         encoder, decoder = self._halves[self.loop_active or not self.training]
         x0, skips = x, []
-        for i in encoder:
-            x = self.blocks[i](x, x0, mask, ve)
+        for slot, i in enumerate(encoder):
+            x = self.blocks[i](x, x0, mask, ve, adapters, slot)
             skips.append(x)
         lanes = None
         for d, i in enumerate(decoder):
+            slot = len(encoder) + d
             skip = skips.pop() if skips and d < self.skip_weights.size(0) else None
             if self.lane_post is not None and i >= cfg.parallel_from:
                 a, m = (x, x) if lanes is None else lanes
                 if skip is not None:
                     a = self._skip(a, d, skip)  # skips feed the attention lane only
-                lanes = self.blocks[i].forward_lanes(a, m, x0, self.lane_resid[i], self.lane_post[i], mask, ve)
+                lanes = self.blocks[i].forward_lanes(a, m, x0, self.lane_resid[i], self.lane_post[i], mask, ve,
+                                                     adapters, slot)
             else:
                 if skip is not None:
                     x = self._skip(x, d, skip)
-                x = self.blocks[i](x, x0, mask, ve)
+                x = self.blocks[i](x, x0, mask, ve, adapters, slot)
         if lanes is not None:
             x = 0.5 * (lanes[0] + lanes[1])
         return F.rms_norm(x, (x.size(-1),))
 
-    def logits(self, h: torch.Tensor) -> torch.Tensor:
+    def logits(self, h: torch.Tensor, adapters=None) -> torch.Tensor:
         """Float32 soft-capped logits of hidden states ``h``."""
         w = self.tok_emb.weight if self.lm_head is None else self.lm_head.weight
-        z = F.linear(h, w.to(h.dtype)).float()
+        z = F.linear(h, w.to(h.dtype))
+        if adapters is not None:
+            z = z + adapters("head", 0, h)
+        z = z.float()
         cap = self.cfg.logit_softcap
         return cap * torch.tanh(z / cap) if cap > 0 else z
 
     def forward_logits(self, input_ids: torch.Tensor, cu_seqlens: torch.Tensor | None = None,
-                       max_seqlen: int = 0) -> torch.Tensor:
-        """Float32 logits (B, T, vocab) for token ids (B, T); ``cu_seqlens`` see ``masks.py``."""
-        return self.logits(self.hidden(input_ids, cu_seqlens, max_seqlen))
+                       max_seqlen: int = 0, adapters=None) -> torch.Tensor:
+        """Float32 logits (B, T, vocab) for token ids (B, T); ``cu_seqlens`` see ``masks.py``,
+        ``adapters`` the module docstring."""
+        return self.logits(self.hidden(input_ids, cu_seqlens, max_seqlen, adapters), adapters)
 
     def forward(self, input_ids: torch.Tensor, targets: torch.Tensor, reduction: str = "mean",
                 cu_seqlens: torch.Tensor | None = None, max_seqlen: int = 0) -> torch.Tensor:

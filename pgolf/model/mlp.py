@@ -1,7 +1,8 @@
 """The feed-forward block: up-projection, squared activation, zero-initialised down-projection.
 
 ``relu2`` is the baseline's relu(x)^2; ``leaky_relu2`` is the record's leaky_relu(x, slope)^2,
-which keeps a (squared, small) signal for negative inputs.
+which keeps a (squared, small) signal for negative inputs. With ``adapters`` (test-time
+training), ``adapters("mlp", slot, x)`` is added to the block's output: a parallel adapter on x.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ class MLP(nn.Module):
         self.proj.zero_init = True
         self.act, self.slope = act, slope
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, adapters=None, slot: int = 0) -> torch.Tensor:
         h = self.fc(x)
         h = torch.relu(h) if self.act == "relu2" else F.leaky_relu(h, self.slope)
-        return self.proj(h.square())
+        out = self.proj(h.square())
+        return out if adapters is None else out + adapters("mlp", slot, x)

@@ -71,7 +71,8 @@ def run_defaults(config: dict[str, Any]) -> dict[str, Any]:
 
 # Modules only a switched-on feature imports (lazily, under that switch): a recipe with the
 # switch off does not carry them. Setting the switch by environment on such a file fails to import.
-OPTIONAL_MODULES = {"pgolf.eval.ttt": "ttt_enabled"}
+OPTIONAL_MODULES = {"pgolf.eval.ttt": "ttt_enabled", "pgolf.eval.ttt_global": "ttt_enabled",
+                    "pgolf.eval.lora": "ttt_enabled"}
 
 
 def bundle(config: dict[str, Any] | None = None) -> dict[str, list]:

@@ -48,3 +48,10 @@ def table():
     from pgolf.data.bytes import load_table
 
     return load_table(MINI_TOKENIZER)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread_here(one_thread):
+    """Every eval test on one torch thread: the same sums in this process and its children, and
+    no thread contention on a loaded machine."""
+    yield

@@ -69,3 +69,50 @@ def test_two_ranks_score_like_one(artifact, one_rank, tmp_path):
     assert abs(a["val_loss"] - b["val_loss"]) < 1e-6 * a["val_loss"]
     rep = json.loads(audit.read_text())
     assert rep["ok"] and len(rep["ranks"]) == 2 and rep["tokens_scored"] == 1499
+
+
+# the first 2,200 val tokens hold 5 documents: 5 batches of one, 2 phases over the first 4
+TTT = ["--ttt", "--ttt-chunk", "32", "--ttt-rank", "2", "--ttt-lr", "0.01", "--ttt-batch-docs", "1", "--ttt-chains", "2",
+       "--ttt-global-lr", "0.01", "--ttt-prefix-docs", "4", "--ttt-phases", "2", "--ttt-global-chunk", "128", "--json"]
+
+
+def test_phased_ttt_on_two_ranks_scores_like_one(artifact, tmp_path):
+    """torchrun with two gloo ranks (one chain each; the global phases of this model, which does
+    not isolate documents, split whole windows between the ranks) gives this one process's
+    numbers, and the audit of both ranks' trails passes."""
+    from pgolf.eval.evaluate import evaluate_artifact
+
+    # the settings of TTT as Config fields
+    over = {"ttt_enabled": True, "ttt_chunk_tokens": 32, "ttt_lora_rank": 2, "ttt_lora_lr": 0.01, "ttt_batch_docs": 1,
+            "ttt_chains": 2, "ttt_global_lr": 0.01, "ttt_prefix_docs": 4, "ttt_phases": 2,
+            "ttt_global_chunk_tokens": 128}
+    a = evaluate_artifact(artifact, str(MINI_DATASET), str(MINI_TOKENIZER), "cpu", overrides=over, max_tokens=2200)
+    audit = tmp_path / "a2.json"
+    two = _eval(artifact, *TTT, "--audit", str(audit), tokens=2200, nproc=2)
+    assert two.returncode == 0, two.stderr[-2000:]
+    b = json.loads(two.stdout.strip().splitlines()[-1])
+    assert b["world_size"] == 2 and a["phases"] == b["phases"] == 2 and a["global_steps"] == b["global_steps"] > 0
+    assert a["lora_steps"] == b["lora_steps"] > 0
+    assert abs(a["val_loss"] - b["val_loss"]) < 1e-6 * a["val_loss"]
+    rep = json.loads(audit.read_text())
+    assert rep["ok"] and len(rep["ranks"]) == 2 and rep["tokens_scored"] == 2199
+    assert all(sum(e["kind"] == "sync" for e in r["events"]) == 2 for r in rep["ranks"])
+
+
+def test_a_record_artifact_evaluates_as_the_record_with_no_flags():
+    """No flag overrides the artifact's config, and the record preset's config names the record's
+    eval: document-aware windows of 2,048 with phased TTT at its settings (--no-ttt: without)."""
+    import argparse
+
+    from pgolf.config import load_config
+    from pgolf.eval.commands import overrides_from_args, register
+    from pgolf.eval.strategy import strategy_name
+
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    assert overrides_from_args(parser.parse_args(["eval", "model.pgolf"])) == {}
+    cfg = load_config("record")
+    assert strategy_name(cfg, cfg.eval_seq_len) == ("ttt(lora_rank=80,lr=0.0001,chunk=48,docs=64,chains=8,"
+                                                    "phases=3x2500docs,global_lr=0.001,seq_len=2048)")
+    off = cfg.replace(**overrides_from_args(parser.parse_args(["eval", "model.pgolf", "--no-ttt"])))
+    assert strategy_name(off, off.eval_seq_len, packed=True) == "nonoverlap+doc(seq_len=2048,rows=65536)"

@@ -1,4 +1,4 @@
-"""Score-first TTT: legal by its own audit, no-op at lr 0, and the model is left untouched."""
+"""Phased score-first TTT: legal by its own audit, no-op at lr 0, the model left untouched, bad settings caught."""
 
 import numpy as np
 import pytest
@@ -13,12 +13,15 @@ N = 2500  # tokens of the val slice: seconds per TTT pass
 
 
 def _ttt_cfg(cfg, **kw):
-    return cfg.replace(ttt_enabled=True, ttt_chunk_tokens=32, ttt_batch_docs=8, ttt_lora_rank=4, **kw)
+    return cfg.replace(**{"ttt_enabled": True, "ttt_chunk_tokens": 32, "ttt_batch_docs": 8, "ttt_lora_rank": 4,
+                          "ttt_global_lr": 0.0, **kw})
 
 
-def test_zero_lr_ttt_equals_document_aware_sliding(tiny_model, tiny_cfg, val_slice, table):
-    res = evaluate_model(tiny_model, val_slice[:N], table, _ttt_cfg(tiny_cfg, ttt_lora_lr=0.0), "cpu", L)
-    ref = score_stream(tiny_model, val_slice[:N], table, L, 2048, stride=32, doc_aware=True)
+def test_zero_lr_ttt_equals_whole_document_scoring(tiny_model, tiny_cfg, val_slice, table):
+    """With the window longer than any document, every chunk reads its document's whole prefix:
+    at lr 0 that is document-aware scoring with one window per document."""
+    res = evaluate_model(tiny_model, val_slice[:N], table, _ttt_cfg(tiny_cfg, ttt_lora_lr=0.0), "cpu", N)
+    ref = score_stream(tiny_model, val_slice[:N], table, N, N, doc_aware=True)
     assert res["target_tokens"] == ref["target_tokens"]
     assert abs(res["val_loss"] - ref["val_loss"]) < 1e-6 * ref["val_loss"]
     assert res["lora_steps"] > 0
@@ -26,7 +29,8 @@ def test_zero_lr_ttt_equals_document_aware_sliding(tiny_model, tiny_cfg, val_sli
 
 def test_legal_ttt_passes_its_audit_and_restores_the_model(tiny_model, tiny_cfg, val_slice, table, tmp_path):
     before = {k: v.clone() for k, v in tiny_model.state_dict().items()}
-    cfg = _ttt_cfg(tiny_cfg, ttt_lora_lr=0.01, ttt_global_lr=0.01, ttt_phase_docs=2).replace(ttt_batch_docs=2)
+    cfg = _ttt_cfg(tiny_cfg, ttt_lora_lr=0.01, ttt_global_lr=0.01, ttt_prefix_docs=6, ttt_phases=2,
+                   ttt_global_chunk_tokens=2 * L, ttt_global_batch_seqs=1, ttt_batch_docs=2)
     path = tmp_path / "audit.json"
     res = evaluate_model(tiny_model, val_slice[:N], table, cfg, "cpu", L, audit=str(path))
     assert res["audit"]["ok"], res["audit"]
@@ -43,11 +47,14 @@ def test_legal_ttt_passes_its_audit_and_restores_the_model(tiny_model, tiny_cfg,
     assert res["val_loss"] != plain["val_loss"]
 
 
-def test_per_document_adapters_do_not_depend_on_the_batch(tiny_model, tiny_cfg, val_slice, table):
-    a = evaluate_model(tiny_model, val_slice[:N], table, _ttt_cfg(tiny_cfg, ttt_lora_lr=0.01), "cpu", L)
-    b = evaluate_model(tiny_model, val_slice[:N], table, _ttt_cfg(tiny_cfg, ttt_lora_lr=0.01).replace(ttt_batch_docs=3),
-                       "cpu", L)
-    assert abs(a["val_loss"] - b["val_loss"]) < 1e-5 * a["val_loss"]
+def test_ttt_is_deterministic_and_chains_carry_the_adapters(tiny_model, tiny_cfg, val_slice, table):
+    """A's carry along chains: one chain and several chains differ, each is deterministic."""
+    cfg = _ttt_cfg(tiny_cfg, ttt_lora_lr=0.01, ttt_batch_docs=2)
+    one = evaluate_model(tiny_model, val_slice[:N], table, cfg.replace(ttt_chains=1), "cpu", L)
+    again = evaluate_model(tiny_model, val_slice[:N], table, cfg.replace(ttt_chains=1), "cpu", L)
+    four = evaluate_model(tiny_model, val_slice[:N], table, cfg.replace(ttt_chains=4), "cpu", L)
+    assert one["val_loss"] == again["val_loss"]
+    assert one["val_loss"] != four["val_loss"]
 
 
 @pytest.mark.parametrize("bad", [{"ttt_batch_docs": 0}, {"ttt_lora_rank": -1}, {"ttt_lora_lr": -1.0}])
@@ -68,3 +75,12 @@ def test_a_ttt_chunk_longer_than_the_eval_window_is_a_one_line_error():
     cfg = load_config("tiny", ttt_enabled=True, ttt_chunk_tokens=999)
     with pytest.raises(PgolfError, match="ttt_chunk_tokens"):
         score_ttt(None, np.ones(100, dtype=np.uint16), None, cfg, 64, "cpu")
+
+
+def test_chains_must_split_over_the_ranks():
+    from pgolf.config import load_config
+    from pgolf.errors import PgolfError
+    from pgolf.eval.ttt import check_settings
+
+    with pytest.raises(PgolfError, match="multiple of the 2 ranks"):
+        check_settings(load_config("tiny", ttt_enabled=True, ttt_chunk_tokens=32, ttt_chains=3), 64, 2)

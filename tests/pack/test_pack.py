@@ -207,5 +207,6 @@ def test_minify_drops_inert_annotations_but_keeps_dataclass_fields():
 def test_a_recipe_without_ttt_does_not_carry_it():
     from pgolf.pack.builder import bundle
 
-    assert "pgolf.eval.ttt" not in bundle(load_config("record").to_dict())
-    assert "pgolf.eval.ttt" in bundle(load_config("record", ttt_enabled=True).to_dict())
+    ttt = {"pgolf.eval.ttt", "pgolf.eval.ttt_global", "pgolf.eval.lora"}
+    assert not ttt & set(bundle(load_config("record", ttt_enabled=False).to_dict()))
+    assert ttt <= set(bundle(load_config("record").to_dict()))  # the record's eval runs TTT
