@@ -47,7 +47,7 @@ def test_import_with_checkpoint_gives_the_scripts_logits(small_record, tmp_path,
     out = tmp_path / "runs" / "small"
     assert main(["import", str(folder), "--checkpoint", "final_model.pt", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert "not yet mapped (quant/export" in printed and "ttt" not in printed
+    assert "not yet mapped" not in printed  # every key of the dump has a Config field
     cfg = Config.load(out / "config.json")
     assert (cfg.num_layers, cfg.loop_end, cfg.parallel_from, cfg.run_id) == (4, 2, 3, "small")
     report = json.loads((out / "import.json").read_text())
