@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from pgolf.data.bytes import load_sentencepiece
-from pgolf.data.shards import BOS_ID, atomic_write
+from pgolf.data.shards import BOS_ID
+from pgolf.io import atomic_write
 from pgolf.errors import PgolfError
 
 PAD_ID, EOS_ID, UNK_ID = 0, 2, 3  # and BOS_ID, the shards' own
