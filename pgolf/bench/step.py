@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from pgolf.config import Config
-from pgolf.train import dist as pdist
+from pgolf import dist as pdist
 from pgolf.train.loop import Trainer, peak_memory_bytes, _sync, _use_compile
 
 FLOP_FORMULA = "6*N_matmul + 6*L*d*(T+1)  (N_matmul: Linear weights + tied head; causal attention)"

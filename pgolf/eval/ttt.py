@@ -25,8 +25,8 @@ from torch import nn
 
 from pgolf.errors import PgolfError
 from pgolf.eval.audit import AuditTrail, ValTokens
-from pgolf.eval.score import (all_reduce_sum, autocast, batches, rank_world, token_nll, totals,
-                              window_batch)
+from pgolf.dist import all_reduce_sum, rank_world, sync as _sync
+from pgolf.eval.score import batches, token_nll, totals, window_batch
 from pgolf.data.shards import BOS_ID
 from pgolf.eval.windows import Window, segment_windows, segments
 
@@ -106,11 +106,6 @@ class RowAdam:
             v[:n].mul_(b2).addcmul_(g, g, value=1 - b2)
             p[:n].addcdiv_(m[:n] / c1, (v[:n] / c2).sqrt_().add_(self.eps), value=-self.lr)
             p.grad = None
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def _row_mean_loss(nll: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

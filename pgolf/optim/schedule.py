@@ -69,3 +69,17 @@ def lr_for(cfg, step: int, elapsed_ms: float, cap_ms: float | None = None) -> fl
     else:
         raise ValueError(f"lr_schedule {cfg.lr_schedule!r}: choose {' or '.join(LR_SCHEDULES)}")
     return max(mult, cfg.min_lr_frac)
+
+
+def train_budget_ms(cfg) -> float:
+    """The training clock's cap in ms (0 = none): the wall-clock cap less the GPTQ calibration
+    reserve (training + calibration must fit in ``max_wallclock_seconds``)."""
+    cap = cfg.max_wallclock_seconds * 1000
+    if cap > 0 and cfg.quant_scheme == "gptq":
+        if cfg.gptq_reserve_seconds >= cfg.max_wallclock_seconds:
+            from pgolf.errors import PgolfError
+
+            raise PgolfError(f"config: gptq_reserve_seconds={cfg.gptq_reserve_seconds} leaves no training time "
+                             f"under max_wallclock_seconds={cfg.max_wallclock_seconds}")
+        cap -= cfg.gptq_reserve_seconds * 1000
+    return cap

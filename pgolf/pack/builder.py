@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from pgolf.config import RUN_FIELDS, Config, recipe_of
+from pgolf.io import atomic_write
 from pgolf.pack.collect import ENTRY, discover, minify
 
 # The per-run fields (config.RUN_FIELDS) are not baked in: the file states defaults for them
@@ -116,15 +117,18 @@ def latin1_literal(data: bytes) -> str:
     return "".join(out)
 
 
-def packed_size(config: dict[str, Any]) -> tuple[int, list[str]]:
-    """Bytes of the ``train_gpt.py`` that `pgolf pack` would write for ``config``, and its modules."""
+def packed_code(cfg: Config, write_to: str | Path | None = None) -> tuple[int, list[str]]:
+    """Bytes of the ``train_gpt.py`` that `pgolf pack` writes for ``cfg`` now (generated from the
+    package source, not estimated) and the modules it bundles; with ``write_to`` the file is
+    also written there, so a run keeps the exact code it measured."""
+    config = cfg.to_dict()
     mods = bundle(config)
+    if write_to is not None:
+        return write_packed(config, write_to, mods).stat().st_size, list(mods)
     return len(build_source(config, mods).encode("latin-1")), list(mods)
 
 
 def write_packed(config: dict[str, Any], out_path: str | Path, mods: dict[str, list] | None = None) -> Path:
-    from pgolf.data.shards import atomic_write
-
     out_path = Path(out_path)
     atomic_write(out_path, build_source(config, mods).encode("latin-1"))
     return out_path

@@ -2,7 +2,7 @@
 
 The set is discovered, not listed: starting from the packed entry point, every ``import`` of a
 ``pgolf`` module anywhere in a module's source (top level or inside a function) is followed,
-so a module another branch adds is bundled as soon as training, export or eval imports it.
+so a new module is bundled as soon as training, export or eval imports it.
 Interface-only modules (the CLI, ``*.commands``, the packer itself, reading record logs and
 record weights) are never bundled.
 """
@@ -40,7 +40,7 @@ def module_file(name: str) -> Path | None:
     return Path(spec.origin)
 
 
-def _imported_names(tree: ast.AST, current: str, is_pkg: bool) -> set[str]:
+def imported_names(tree: ast.AST, current: str, is_pkg: bool) -> set[str]:
     """Every absolute module name an import statement in ``tree`` may load."""
     out: set[str] = set()
     for node in ast.walk(tree):
@@ -73,7 +73,7 @@ def discover(roots: tuple[str, ...] = (ENTRY,), skip: frozenset[str] = frozenset
             continue  # `from pgolf.x import y` where y is a name, not a module
         found[name] = path
         tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
-        todo.extend(_imported_names(tree, name, path.name == "__init__.py"))
+        todo.extend(imported_names(tree, name, path.name == "__init__.py"))
         parts = name.split(".")
         todo.extend(".".join(parts[:i]) for i in range(1, len(parts)))  # parent packages
     return dict(sorted(found.items()))

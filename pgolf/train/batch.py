@@ -1,57 +1,12 @@
-"""torchrun / DDP helpers: who am I, which device, and the global batch split per rank."""
+"""How the global batch splits over ranks and micro-steps, and the per-rank gradient average."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
-import torch.distributed as dist
 
 from pgolf.config import Config
+from pgolf.dist import all_reduce_mean
 from pgolf.errors import PgolfError
-
-
-@dataclass
-class DistContext:
-    rank: int = 0
-    world_size: int = 1
-    local_rank: int = 0
-    device: torch.device = torch.device("cpu")
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-    @property
-    def distributed(self) -> bool:
-        return self.world_size > 1
-
-
-def pick_device(cfg: Config, local_rank: int = 0) -> torch.device:
-    if cfg.device == "cpu" or (cfg.device == "auto" and not torch.cuda.is_available()):
-        return torch.device("cpu")
-    if not torch.cuda.is_available():
-        raise PgolfError("device=cuda but no CUDA GPU is visible")
-    return torch.device("cuda", local_rank)
-
-
-def setup(cfg: Config, environ: dict[str, str]) -> DistContext:
-    """Read torchrun's RANK / WORLD_SIZE / LOCAL_RANK (passed in, never looked up here)."""
-    world = int(environ.get("WORLD_SIZE", "1"))
-    rank = int(environ.get("RANK", "0"))
-    local_rank = int(environ.get("LOCAL_RANK", "0"))
-    device = pick_device(cfg, local_rank)
-    if world > 1 and not dist.is_initialized():
-        if device.type == "cuda":
-            torch.cuda.set_device(device)
-        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
-    return DistContext(rank, world, local_rank, device)
-
-
-def teardown() -> None:
-    if dist.is_available() and dist.is_initialized():
-        dist.barrier()
-        dist.destroy_process_group()
 
 
 def micro_batch(cfg: Config, world: int) -> tuple[int, int]:
@@ -74,11 +29,8 @@ def average_gradients(params) -> None:
     for p in params:
         if p.grad is not None:
             by_dtype.setdefault(p.grad.dtype, []).append(p.grad)
-    world = dist.get_world_size()
     for grads in by_dtype.values():
-        flat = torch.cat([g.reshape(-1) for g in grads])
-        dist.all_reduce(flat, op=dist.ReduceOp.SUM)  # gloo has no AVG
-        flat /= world
+        flat = all_reduce_mean(torch.cat([g.reshape(-1) for g in grads]))
         offset = 0
         for g in grads:
             g.copy_(flat[offset : offset + g.numel()].view_as(g))

@@ -8,7 +8,7 @@ import torch
 
 import pgolf
 from pgolf.config import load_config
-from pgolf.train.dist import micro_batch
+from pgolf.train.batch import micro_batch
 from tests.gpu.kit import GPU, H100_BYTES, doc_batch
 
 pytestmark = GPU

@@ -13,7 +13,7 @@ import torch
 
 import pgolf
 from pgolf.bench.gpu import record_config
-from pgolf.train.dist import micro_batch
+from pgolf.train.batch import micro_batch
 from tests.gpu.kit import GPU, H100_BYTES, doc_batch
 
 pytestmark = GPU
