@@ -21,6 +21,8 @@ def find_checkpoint(path: str | Path) -> Path:
 
 def read_checkpoint(path: str | Path, overrides: dict | None = None):
     """(Config with ``overrides`` applied, state dict on the CPU) of a checkpoint file."""
+    import pickle
+
     import torch
 
     from pgolf.config import Config, apply_overrides
@@ -28,8 +30,8 @@ def read_checkpoint(path: str | Path, overrides: dict | None = None):
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
         return apply_overrides(Config.from_dict(blob["config"]), overrides or {}), blob["model"]
-    except (OSError, KeyError, RuntimeError, TypeError) as e:
-        raise PgolfError(f"{path}: not a pgolf checkpoint ({e})") from None
+    except (OSError, KeyError, RuntimeError, TypeError, pickle.UnpicklingError) as e:
+        raise PgolfError(f"{path}: not a pgolf checkpoint ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
 
 
 def export_checkpoint(path: str | Path, overrides: dict | None = None, out: str | Path | None = None,
