@@ -34,6 +34,7 @@ examples:
   pgolf data fetch --variant sp1024 --train-shards 1 --dest data
   pgolf train --preset baseline seed=7        any Config field as key=value
   pgolf eval runs/<id>/model.pgolf --json     score an artifact in a fresh process
+  pgolf export runs/<id> quant_bits=5 --out runs/<id>-int5   export any checkpoint again
   pgolf plot runs/<id> --out curves.png       loss and val_bpb curves (needs pgolf[plots])
   pgolf doctor                                what this machine can run, what is missing
   pgolf import RECORD_DIR --checkpoint final_model.pt   a record's config and weights as a run folder
