@@ -14,33 +14,25 @@ from pathlib import Path
 from typing import Iterator
 
 
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, ignore_errors=True)
-    elif path.exists() or path.is_symlink():
-        path.unlink()
-
-
 @contextlib.contextmanager
-def atomic_path(path: str | Path, replace_dir: bool = False) -> Iterator[Path]:
-    """A temporary path beside ``path`` for the block to create (a file, or a folder); renamed to
-    ``path`` when the block ends without an error, removed otherwise. An existing folder at
-    ``path`` is replaced only with ``replace_dir``."""
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """A temporary path beside ``path`` for the block to create (a file, or a folder), renamed to
+    ``path`` when the block ends without an error and removed otherwise. A folder replaces only
+    an absent or empty one: remove an old folder inside the block, once the new one is complete."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    _remove(tmp)
     try:
         yield tmp
-        if replace_dir and path.is_dir():
-            shutil.rmtree(path)
         os.replace(tmp, path)
     finally:
-        _remove(tmp)
+        if tmp.is_dir():
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            tmp.unlink(missing_ok=True)
 
 
 def atomic_write(path: str | Path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary name and a rename."""
     with atomic_path(path) as tmp:
-        with open(tmp, "wb") as f:
-            f.write(data)
+        tmp.write_bytes(data)

@@ -42,8 +42,7 @@ def param_groups(model: nn.Module) -> dict[str, list[nn.Parameter]]:
         got = claims(name, p)
         if len(got) != 1 or got[0] not in groups:
             raise PgolfError(f"optimizer groups: {name} {tuple(p.shape)} is claimed by "
-                             f"{', '.join(got) if got else 'no rule'}; give it one rule in optim/build.py "
-                             f"or an optim_group tag ({', '.join(GROUPS)})")
+                             f"{', '.join(got) or 'no rule'} (one rule in optim/build.py, or an optim_group tag)")
         groups[got[0]].append(p)
     return groups
 

@@ -223,7 +223,7 @@ def submit(run_dirs: list[str | Path], name: str, author: str, github_id: str,
     final = Path(out) / f"{when.strftime('%Y-%m-%d')}_{slug(name)}"
     if final.exists() and not force:
         raise PgolfError(f"{final}: already exists (pass --force to replace it)")
-    with atomic_path(final, replace_dir=True) as tmp:
+    with atomic_path(final) as tmp:
         tmp.mkdir()
         code = packed_code(runs[0], tmp / "train_gpt.py").stat().st_size
         shutil.copyfile(runs[0].artifact, tmp / MODEL_NAME)
@@ -235,5 +235,7 @@ def submit(run_dirs: list[str | Path], name: str, author: str, github_id: str,
         (tmp / "README.md").write_text(f"# {name}\n")
         report = check_folder(tmp)
         (tmp / "README.md").write_text(readme(sub, runs, report))
+        if final.exists():  # --force: the old folder goes only once the new one is complete
+            shutil.rmtree(final)
     report["folder"] = str(final)
     return final, report
