@@ -25,7 +25,7 @@ import torch
 from pgolf.artifact import codecs, grouped
 from pgolf.artifact.size_model import entropy_bytes, size_breakdown
 from pgolf.config import PRESETS, Config, load_config
-from pgolf.pack.builder import packed_size
+from pgolf.pack.builder import packed_code
 from pgolf.quant.quantize import dequantize_state_dict
 from pgolf.quant.scheme import quantize_for_export
 
@@ -73,7 +73,7 @@ def bench_synthetic() -> dict:
     int6 = b"".join(np.ascontiguousarray(q[k].data).tobytes() for k in sorted(q)
                     if q[k].kind == "intk_rows" and q[k].bits == 6)
     t = time.perf_counter()
-    sizes = size_breakdown(q, cfg.to_dict(), code_bytes=packed_size(cfg.to_dict())[0])
+    sizes = size_breakdown(q, cfg.to_dict(), code_bytes=packed_code(cfg)[0])
     sizes["seconds"] = round(time.perf_counter() - t, 1)
     return {"params": sum(v.numel() for v in state.values()), "int6_codecs": codec_table(int6), "model_file": sizes}
 
@@ -143,7 +143,7 @@ def main() -> None:
     commit = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True).stdout.strip()
     res = {"device": "2-core CPU, no GPU (shared with other jobs)", "date": time.strftime("%Y-%m-%d"),
            "commit": commit, "python": platform.python_version(), "torch": torch.__version__,
-           "packed_code_bytes": {p: packed_size(load_config(p).to_dict())[0] for p in PRESETS}}
+           "packed_code_bytes": {p: packed_code(load_config(p))[0] for p in PRESETS}}
     if args.checkpoint:
         res["checkpoint"] = bench_checkpoint(Path(args.checkpoint), args.data, args.tokenizer, args.val_tokens,
                                              args.calib_batches, args.keep_float)

@@ -57,12 +57,13 @@ CODEC_SETS = ["zlib", "lzma", "zstd", "brotli", "lrzip", "lrzip,brotli", "zlib,l
 
 
 def train_checkpoint(steps: int, out: Path) -> Path:
-    from pgolf.train.trainer import train
+    from pgolf.export import train_and_export
+    from pgolf.pack.builder import packed_code
 
     cfg = load_config("cpu-demo", data_path=str(MINI / "datasets" / "fineweb10B_sp1024"),
                       tokenizer_path=str(MINI / "tokenizers" / "fineweb_1024_bpe.model"), out_dir=str(out),
                       run_id=f"export-bench-{steps}", iterations=steps, warmdown_iters=steps // 3, **SHAPE)
-    train(cfg, {}, progress=True, echo=False)
+    train_and_export(cfg, {}, packed_code, progress=True, echo=False)
     return out / cfg.run_id / "checkpoint.pt"
 
 

@@ -22,7 +22,8 @@ import torch
 
 from pgolf.config import load_config
 from pgolf.data.shards import read_shard, write_shard
-from pgolf.train.trainer import train
+from pgolf.export import train_and_export
+from pgolf.pack.builder import packed_code
 
 MINI = Path(__file__).resolve().parents[1] / ".." / "shared" / "fineweb-mini" / "datasets"
 
@@ -73,7 +74,7 @@ def main() -> None:
                               data_path=str(short), tokenizer_path=str(tok), out_dir=str(Path(tmp) / "runs"),
                               train_log_every=0, run_id=f"v{len(rows)}", **kw)
             t = time.perf_counter()
-            s = train(cfg, {}, echo=False)
+            s = train_and_export(cfg, {}, packed_code, echo=False)
             rows.append(dict(variant=name, preset=preset, overrides=kw, steps=s["steps"],
                              step_ms=round(1000 * s["train_seconds"] / s["steps"], 1),
                              pre_quant_val_bpb=round(s["pre_quant_val_bpb"], 4), val_bpb=round(s["val_bpb"], 4),

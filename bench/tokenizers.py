@@ -33,7 +33,8 @@ from pgolf.data.prove import prove  # noqa: E402
 from pgolf.data.shards import load_split, shard_files, write_shard  # noqa: E402
 from pgolf.data.tokenizer import BOS_ID  # noqa: E402
 from pgolf.data.sidecar import load_sidecar, sidecar_name  # noqa: E402
-from pgolf.train.trainer import train  # noqa: E402
+from pgolf.export import train_and_export  # noqa: E402
+from pgolf.pack.builder import packed_code
 
 
 SMALL = "num_layers=2 model_dim=64 num_heads=2 num_kv_heads=1 train_seq_len=128 train_batch_tokens=4096"
@@ -85,7 +86,7 @@ def main() -> int:
                 cfg = load_config("cpu-demo", **model, vocab_size=sp.GetPieceSize(), data_path=str(data),
                                   tokenizer_path=p["tokenizer"], max_wallclock_seconds=args.seconds,
                                   seed=args.seed, out_dir=tmp, run_id=f"tok_{name}")
-                s = train(cfg, {}, progress=False, echo=False)
+                s = train_and_export(cfg, {}, packed_code, progress=False, echo=False)
             row.update(model=args.model, scored_val_docs=args.val_docs, scored_target_tokens=s["target_tokens"],
                        scored_bytes=s["bytes"], train_seconds=round(s["train_seconds"], 1), steps=s["steps"],
                        pre_quant_val_bpb=round(s["pre_quant_val_bpb"], 4), val_bpb=round(s["val_bpb"], 4),

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import sys
 
 from pgolf.errors import PgolfError
@@ -35,22 +34,12 @@ examples:
   pgolf data fetch --variant sp1024 --train-shards 1 --dest data
   pgolf train --preset baseline seed=7        any Config field as key=value
   pgolf eval runs/<id>/model.pgolf --json     score an artifact in a fresh process
+  pgolf export runs/<id> quant_bits=5 --out runs/<id>-int5   export any checkpoint again
   pgolf plot runs/<id> --out curves.png       loss and val_bpb curves (needs pgolf[plots])
   pgolf doctor                                what this machine can run, what is missing
   pgolf import RECORD_DIR --checkpoint final_model.pt   a record's config and weights as a run folder
 Run `pgolf COMMAND --help` for each command's options.
 """
-
-
-def hub_mirror() -> str | None:
-    """The local hub mirror named by PGOLF_HUB_MIRROR, if any."""
-    return os.environ.get("PGOLF_HUB_MIRROR") or None
-
-
-def hub_location() -> tuple[str | None, str | None]:
-    """The hub repo and root folder named by the official download script's environment
-    (MATCHED_FINEWEB_REPO_ID, MATCHED_FINEWEB_REMOTE_ROOT_PREFIX); None where unset."""
-    return os.environ.get("MATCHED_FINEWEB_REPO_ID") or None, os.environ.get("MATCHED_FINEWEB_REMOTE_ROOT_PREFIX")
 
 
 def build_parser() -> argparse.ArgumentParser:

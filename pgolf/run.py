@@ -39,11 +39,12 @@ def fresh_eval(artifact: str, data: Path, tokenizer: Path) -> dict:
 
 
 def main_job(args) -> dict:
-    from pgolf.cli import hub_mirror
+    from pgolf.cmdline import hub_mirror
     from pgolf.data.fetch import fetch
     from pgolf.data.paths import resolve_data
-    from pgolf.train.commands import config_from_args
-    from pgolf.train.trainer import train
+    from pgolf.cmdline import config_from_args
+    from pgolf.export import train_and_export
+    from pgolf.pack.builder import packed_code
     from pgolf.train.tracker import open_tracker
 
     t0 = time.perf_counter()
@@ -55,7 +56,8 @@ def main_job(args) -> dict:
     budget = (f"{cfg.iterations} steps (guard clock {cfg.max_wallclock_seconds:.0f}s)" if cfg.wallclock_guard
               else f"up to {cfg.max_wallclock_seconds:.0f}s" if cfg.max_wallclock_seconds > 0 else f"{cfg.iterations} steps")
     print(f"[2/3] training preset {args.preset} for {budget}", flush=True)
-    summary = train(cfg, {}, progress=sys.stderr.isatty(), echo=not args.quiet, open_mirror=open_tracker)
+    summary = train_and_export(cfg, {}, packed_code, progress=sys.stderr.isatty(), echo=not args.quiet,
+                               open_mirror=open_tracker)
     print("[3/3] scoring the artifact in a fresh process", flush=True)
     fresh = fresh_eval(summary["artifact"], dataset_dir, tokenizer)
     agree = fresh["val_bpb"] == summary["val_bpb"] and fresh["val_loss"] == summary["val_loss"]
@@ -84,7 +86,7 @@ def draw_curves(run_dir: Path) -> tuple[str | None, str]:
 
 
 def register(sub) -> None:
-    from pgolf.train.commands import add_config_args
+    from pgolf.cmdline import add_config_args
 
     p = sub.add_parser(
         "run",

@@ -69,7 +69,7 @@ def _child_env() -> dict[str, str]:
 
 def run_seeds(args, seeds: list[int], stdout=None) -> dict:
     """Train every seed in turn; the per-seed results, their mean and std, and the statistics."""
-    from pgolf.train.commands import config_from_args
+    from pgolf.cmdline import config_from_args
     from pgolf.train.runlog import new_run_id
 
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:

@@ -27,7 +27,7 @@ import pytest
 
 from pgolf.cli import main
 from pgolf.referee.records import parse_log
-from pgolf.referee.rules import NA, PASS
+from pgolf.referee.verdict import NA, PASS
 from tests.conftest import MINI
 from tests.reference import RECORD_1_0611
 

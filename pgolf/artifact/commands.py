@@ -1,4 +1,4 @@
-"""`pgolf size`."""
+"""`pgolf size` and `pgolf export` (the export stage on any checkpoint)."""
 
 from __future__ import annotations
 
@@ -8,13 +8,73 @@ from pathlib import Path
 
 from pgolf.errors import PgolfError
 
+def find_checkpoint(path: str | Path) -> Path:
+    """``path`` itself (a checkpoint file) or the ``checkpoint.pt`` of a run folder."""
+    from pgolf.model.checkpoint import CHECKPOINT_NAME
+
+    path = Path(path)
+    ckpt = path / CHECKPOINT_NAME if path.is_dir() else path
+    if not ckpt.is_file():
+        raise PgolfError(f"{path}: no {CHECKPOINT_NAME} here (pass a run folder or a checkpoint file)")
+    return ckpt
+
+
+def read_checkpoint(path: str | Path, overrides: dict | None = None):
+    """(Config with ``overrides`` applied, state dict on the CPU) of a checkpoint file."""
+    import pickle
+
+    import torch
+
+    from pgolf.config import Config, apply_overrides, validate
+
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+        cfg, state = Config.from_dict(blob["config"]), blob["model"]
+    except (OSError, KeyError, RuntimeError, TypeError, pickle.UnpicklingError) as e:
+        raise PgolfError(f"{path}: not a pgolf checkpoint ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+    return validate(apply_overrides(cfg, overrides or {})), state
+
+
+def export_checkpoint(path: str | Path, overrides: dict | None = None, out: str | Path | None = None,
+                      environ: dict[str, str] | None = None, echo: bool = False) -> dict:
+    """The export stage on any checkpoint (a run folder or a ``.pt`` file): its config with
+    ``overrides`` (export or eval fields, data paths), ``model.pgolf`` and ``train_gpt.py`` in
+    ``out`` (default: the checkpoint's folder), the round-trip score, and ``export.log`` and
+    ``export.json`` there; the 16 MB cap is enforced last (``allow_over_cap=true`` to keep going).
+    GPTQ calibrates afresh on random train windows of the run's data, outside any clock."""
+    from pgolf import dist as pdist
+    from pgolf.config import validate
+    from pgolf.export import export_and_score, finish, val_data
+    from pgolf.model import build_model
+    from pgolf.pack.builder import packed_code
+    from pgolf.quant.calibrate import calibrate
+    from pgolf.config_checks import micro_batch
+    from pgolf.train.runlog import RunLog
+
+    ckpt = find_checkpoint(path)
+    cfg, state = read_checkpoint(ckpt, overrides)
+    cfg = validate(cfg)
+    out_dir = Path(out) if out else ckpt.parent
+    ctx = pdist.setup(cfg, environ or {})
+    try:
+        model = build_model(cfg, ctx.device)
+        model.load_state_dict(state, strict=True)
+        log = RunLog(out_dir, enabled=ctx.is_main, echo=echo, log_name="export.log")
+        log.line(f"export of {ckpt} quant_scheme:{cfg.quant_scheme}")
+        hessians = None
+        if cfg.quant_scheme == "gptq":
+            hessians = calibrate(model, None, cfg.replace(gptq_calib_source="random"), ctx.device,
+                                 micro_batch(cfg, ctx.world_size)[1])
+        summary = export_and_score(model, cfg, ctx, out_dir, log, val_data(cfg), packed_code, hessians)
+        summary["checkpoint"] = str(ckpt)
+        return finish(summary, log, cfg, "export.json")
+    finally:
+        pdist.teardown()
+
 
 def load_qstate(path: Path, overrides: dict):
     """(qstate, config dict, how) for a run folder, a model file or a checkpoint."""
-    import torch
-
     from pgolf.artifact.container import read_artifact
-    from pgolf.config import Config, apply_overrides, validate
     from pgolf.quant.scheme import quantize_for_export
 
     ckpt = model = None
@@ -32,12 +92,7 @@ def load_qstate(path: Path, overrides: dict):
     if model is not None and not (overrides and ckpt is not None):
         qstate, config = read_artifact(model)
         return qstate, config, f"symbols read from {model}"
-    try:
-        blob = torch.load(ckpt, map_location="cpu", weights_only=True)
-        cfg = validate(apply_overrides(Config.from_dict(blob["config"]), overrides))
-        state = blob["model"]
-    except (OSError, KeyError, RuntimeError) as e:
-        raise PgolfError(f"{ckpt}: not a pgolf checkpoint ({e})") from None
+    cfg, state = read_checkpoint(ckpt, overrides)
     how = f"{cfg.quant_scheme} quantization of {ckpt}"
     if cfg.quant_scheme == "gptq":
         how += " (no calibration data here: round-to-nearest symbols)"
@@ -59,15 +114,50 @@ def register(sub) -> None:
     p.add_argument("overrides", nargs="*", metavar="key=value", help="Config fields for re-quantizing a checkpoint")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)
+    register_export(sub)
+
+
+def register_export(sub) -> None:
+    p = sub.add_parser(
+        "export",
+        help="export a checkpoint: artifact, train_gpt.py, round-trip score, cap check",
+        description="The export stage alone, on any run folder or checkpoint.pt: quantize and compress "
+        "the weights into model.pgolf, write the packed train_gpt.py, score the artifact as `pgolf eval` "
+        "would, and check code + model against the 16,000,000-byte cap. key=value overrides change the "
+        "export or eval settings (quant_bits=5, artifact_codecs=brotli, eval_stride=64, data_path=...). "
+        "Writes into the checkpoint's folder (or --out): model.pgolf, train_gpt.py, export.log, "
+        "export.json. GPTQ calibrates afresh on random train windows of the run's data (no clock applies).",
+        epilog="examples:\n  pgolf export runs/<id>\n"
+        "  pgolf export runs/<id>/checkpoint.pt quant_bits=5 --out runs/<id>-int5 --json",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("path", help="run folder or checkpoint.pt")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="export / eval Config fields")
+    p.add_argument("--out", help="output folder (default: the checkpoint's folder)")
+    p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    p.set_defaults(func=run_export)
+
+
+def run_export(args) -> int:
+    import os
+
+    from pgolf.config import parse_kv
+
+    res = export_checkpoint(args.path, parse_kv(args.overrides), args.out, dict(os.environ), echo=not args.json)
+    if args.json:
+        print(json.dumps(res, sort_keys=True))
+    elif int(os.environ.get("RANK", "0")) == 0:
+        print(f"val_bpb:{res['val_bpb']:.4f} bytes_total:{res['bytes_total']} artifact:{res['artifact']}")
+    return 0
 
 
 def run(args) -> int:
     from pgolf.artifact.size_model import size_breakdown
-    from pgolf.config import parse_kv
-    from pgolf.pack.builder import packed_size
+    from pgolf.config import Config, parse_kv
+    from pgolf.pack.builder import packed_code
 
     qstate, config, how = load_qstate(Path(args.path), parse_kv(args.overrides))
-    code, _ = packed_size(config)
+    code, _ = packed_code(Config.from_dict(config))
     res = size_breakdown(qstate, config, code)
     res["source"] = how
     if args.json:

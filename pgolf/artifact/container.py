@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from pgolf.data.shards import atomic_write
+from pgolf.io import atomic_write
 from pgolf.errors import PgolfError
 from pgolf.quant.quantize import QTensor
 

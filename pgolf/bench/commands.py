@@ -17,7 +17,7 @@ def pick_data(given: str | None, *fallbacks: str | None) -> str:
     """--data, else the first fallback that exists: the run's data_path, $PGOLF_HUB_MIRROR, the mini mirror."""
     if given:
         return given
-    from pgolf.cli import hub_mirror
+    from pgolf.cmdline import hub_mirror
 
     for cand in (*fallbacks, hub_mirror(), MINI_MIRROR):
         if cand and Path(cand).exists():
@@ -45,7 +45,7 @@ def register(sub) -> None:
     bsub = bench.add_subparsers(dest="bench_command", metavar="SUBCOMMAND")
     bench.set_defaults(func=lambda args: bench.print_help() or 2)
 
-    from pgolf.train.commands import add_config_args
+    from pgolf.cmdline import add_config_args
 
     p = bsub.add_parser(
         "step", help="steady-state step time, tokens/s, MFU and peak memory of a preset",
@@ -182,7 +182,7 @@ def run_step(args) -> int:
     from pgolf.bench.results import record
     from pgolf.bench.step import measure_step
     from pgolf.data.paths import resolve_data
-    from pgolf.train.commands import config_from_args
+    from pgolf.cmdline import config_from_args
 
     cfg = config_from_args(args)
     _check_efficiency(args.dp_efficiency)
@@ -237,7 +237,7 @@ def run_proxy(args) -> int:
     from pgolf.bench.project import describe
     from pgolf.bench.proxy import parse_recipe, prepare_data, rank_rows, run_recipe
     from pgolf.bench.results import proxy_table, record
-    from pgolf.train.dist import pick_device
+    from pgolf.dist import pick_device
     from pgolf.train.runlog import new_run_id
 
     if args.seconds <= 0:

@@ -3,7 +3,7 @@
 The arithmetic, with every assumption a named argument:
 
 * On one GPU a step runs ``grad_accum_total`` micro-batches one after another; on ``n_gpus``
-  ranks each rank runs ``grad_accum_total / n_gpus`` of the same size (``train/dist.py``), and
+  ranks each rank runs ``grad_accum_total / n_gpus`` of the same size (``train/batch.py``), and
   Muon orthogonalises a round-robin share of the matrices per rank. So the ideal 8-GPU step is
   the 1-GPU step divided by 8.
 * ``dp_efficiency`` (default 0.90) is the fraction of that ideal kept: gradient all-reduce not

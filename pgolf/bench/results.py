@@ -163,7 +163,7 @@ def render_readme(results_dir: str | Path) -> str:
 
 def write_readme(results_dir: str | Path) -> Path:
     path = Path(results_dir).parent / "README.md"
-    from pgolf.data.shards import atomic_write
+    from pgolf.io import atomic_write
 
     atomic_write(path, render_readme(results_dir).encode())
     return path

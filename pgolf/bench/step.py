@@ -25,8 +25,9 @@ import torch
 from torch import nn
 
 from pgolf.config import Config
-from pgolf.train import dist as pdist
-from pgolf.train.trainer import Trainer, peak_memory_bytes, _sync, _use_compile
+from pgolf import dist as pdist
+from pgolf.dist import peak_memory_bytes, sync as _sync
+from pgolf.train.trainer import Trainer, _use_compile
 
 FLOP_FORMULA = "6*N_matmul + 6*L*d*(T+1)  (N_matmul: Linear weights + tied head; causal attention)"
 

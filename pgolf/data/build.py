@@ -48,7 +48,8 @@ from pgolf.data import tokenizer as tok
 from pgolf.data import transforms
 from pgolf.data.docs import iter_docs, read_source_manifest, source_manifest_path
 from pgolf.data.fetch import sha256_file
-from pgolf.data.shards import atomic_write, shard_bytes, shard_glob, shard_name
+from pgolf.data.shards import shard_bytes, shard_glob, shard_name
+from pgolf.io import atomic_write
 from pgolf.data.sidecar import doc_sidecar, piece_text, sidecar_glob, sidecar_name
 from pgolf.errors import PgolfError
 

@@ -133,7 +133,7 @@ def register(sub) -> None:
 
 
 def run_fetch(args) -> int:
-    from pgolf.cli import hub_location, hub_mirror
+    from pgolf.cmdline import hub_location, hub_mirror
     from pgolf.data.fetch import HUB_REPO, HUB_ROOT, fetch
 
     env_repo, env_root = hub_location()

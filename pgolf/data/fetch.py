@@ -32,7 +32,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pgolf.data.shards import atomic_write, is_shard, read_header, shard_name
+from pgolf.data.shards import is_shard, read_header, shard_name
+from pgolf.io import atomic_path, atomic_write
 from pgolf.data.sidecar import check_pairs, is_sidecar, sidecar_name
 from pgolf.errors import PgolfError
 
@@ -206,9 +207,7 @@ def fetch_file(source, rel: str, final: Path, sha: str | None) -> str:
         if _verified(final, sha):
             return "skipped"
         final.unlink()  # stale or corrupt: never leave it under the final name
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.with_name(f".{final.name}.part{os.getpid()}")
-    try:
+    with atomic_path(final) as tmp:
         source.get(rel, tmp)
         if sha:
             got = sha256_file(tmp)
@@ -217,9 +216,6 @@ def fetch_file(source, rel: str, final: Path, sha: str | None) -> str:
                                  f"{sha[:16]}...); corrupt source file, nothing saved as {final}")
         elif final.suffix == ".bin":
             read_header(tmp)
-        os.replace(tmp, final)
-    finally:
-        tmp.unlink(missing_ok=True)
     return "fetched"
 
 

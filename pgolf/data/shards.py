@@ -6,13 +6,13 @@ little-endian uint16 tokens; the file is exactly 1024 + 2N bytes.
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
 import numpy as np
 
 from pgolf.errors import PgolfError
+from pgolf.io import atomic_write
 
 MAGIC = 20240520
 VERSION = 1
@@ -67,20 +67,6 @@ def shard_bytes(tokens: np.ndarray) -> bytes:
     header = np.zeros(HEADER_WORDS, dtype="<i4")
     header[0], header[1], header[2] = MAGIC, VERSION, len(tokens)
     return header.tobytes() + tokens.astype("<u2").tobytes()
-
-
-def atomic_write(path: str | Path, data: bytes) -> None:
-    """Write to a temporary name beside ``path``, then rename: never a half-written final file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def write_shard(path: str | Path, tokens: np.ndarray) -> None:

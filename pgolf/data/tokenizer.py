@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from pgolf.data.bytes import load_sentencepiece
-from pgolf.data.shards import atomic_write
+from pgolf.io import atomic_write
 from pgolf.errors import PgolfError
 
 # The special ids the tokenizer is trained with. BOS_ID is the one source of the BOS id: every

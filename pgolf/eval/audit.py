@@ -45,6 +45,7 @@ import numpy as np
 
 from pgolf.data.tokenizer import BOS_ID
 from pgolf.errors import PgolfError
+from pgolf.io import atomic_write
 
 FORMAT = "pgolf-eval-audit/1"
 PROB_TOL = 1e-4
@@ -177,12 +178,9 @@ def build_report(records: list[dict], strategy: str, n_tokens: int, vocab_size: 
 
 def write_report(path: str | Path, report: dict) -> None:
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
         data = json.dumps(report, separators=(",", ":")).encode()
-        tmp.write_bytes(gzip.compress(data, 6) if path.suffix == ".gz" else data)
-        tmp.replace(path)
+        atomic_write(path, gzip.compress(data, 6) if path.suffix == ".gz" else data)
     except OSError as e:
         raise PgolfError(f"{path}: cannot write the audit ({e})") from None
 

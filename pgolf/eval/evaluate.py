@@ -5,8 +5,6 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import torch
-
 from pgolf.artifact.container import read_artifact
 from pgolf.artifact.export import load_model
 from pgolf.config import Config, validate
@@ -16,7 +14,7 @@ from pgolf.data.shards import load_split
 from pgolf.data.sidecar import target_bytes_for
 from pgolf.errors import PgolfError
 from pgolf.eval.strategy import evaluate_model
-from pgolf.train import dist as pdist
+from pgolf import dist as pdist
 
 
 def evaluate_artifact(
@@ -53,8 +51,7 @@ def evaluate_artifact(
             if max_tokens < 2:
                 raise PgolfError(f"--max-tokens must be >= 2, got {max_tokens}")
             val, nbytes = val[:max_tokens], nbytes[:max_tokens - 1]
-        if ctx.device.type == "cuda":
-            torch.cuda.synchronize(ctx.device)
+        pdist.sync(ctx.device)
         load_s = time.perf_counter() - t0
         res = evaluate_model(model, val, table, cfg, ctx.device, seq_len, audit=audit, progress=progress,
                              target_bytes=nbytes)

@@ -21,16 +21,15 @@ cross-entropy of the full-vocabulary softmax of those logits.
 
 from __future__ import annotations
 
-import contextlib
 import math
 
 import numpy as np
 import torch
-import torch.distributed as dist
 import torch.nn.functional as F
 
 from pgolf.data.bytes import ByteTable, stream_target_bytes
 from pgolf.data.tokenizer import BOS_ID
+from pgolf.dist import all_reduce_sum, autocast, rank_world
 from pgolf.eval.audit import AuditTrail, ValTokens
 from pgolf.eval.windows import Window, batches, packed_rows, plan, window_flops_tokens
 from pgolf.data.segments import cu_seqlens
@@ -41,18 +40,6 @@ CU_BUCKET = 64  # cu_seqlens padded to a multiple of this (fixed shapes for a co
 def bpb(loss_nats: float, target_tokens: int, n_bytes: int) -> float:
     """Bits per byte from the mean loss in nats per target token."""
     return loss_nats / math.log(2) * target_tokens / n_bytes
-
-
-def autocast(device: torch.device):
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
-def rank_world() -> tuple[int, int]:
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
 
 
 def window_batch(val: ValTokens, group: list[Window], device: torch.device):
@@ -160,12 +147,6 @@ def totals(loss_sum: float, tokens: np.ndarray, table: ByteTable, target_bytes: 
     val_loss = loss_sum / n_targets
     return {"val_loss": val_loss, "val_bpb": bpb(val_loss, n_targets, n_bytes),
             "target_tokens": n_targets, "bytes": n_bytes}
-
-
-def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
-    if rank_world()[1] > 1:
-        dist.all_reduce(t, op=dist.ReduceOp.SUM)
-    return t
 
 
 def score_stream(

@@ -18,7 +18,8 @@ import numpy as np
 import torch
 
 from pgolf.eval.audit import AuditTrail, build_report, write_report
-from pgolf.eval.score import rank_world, score_stream
+from pgolf.dist import all_gather_object, rank_world, sync
+from pgolf.eval.score import score_stream
 from pgolf.eval.windows import check_geometry
 
 EVAL_BUDGET_S = 600.0
@@ -108,8 +109,7 @@ def evaluate_model(model: torch.nn.Module, tokens: np.ndarray, table, cfg, devic
                                doc_aware=cfg.eval_doc_aware, trail=trail, progress=bar,
                                target_bytes=target_bytes, row_tokens=packed_row_tokens(cfg, seq_len),
                                bos_id=cfg.bos_id)
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
+            sync(device)
             phases = {"score": time.perf_counter() - t0}
             flops = forward_flops(model, cfg, res["inputs_read"], res["attn_pairs"])
     finally:
@@ -123,11 +123,7 @@ def evaluate_model(model: torch.nn.Module, tokens: np.ndarray, table, cfg, devic
     if trail is not None:
         records = [trail.rank_record()]
         if world > 1:
-            import torch.distributed as dist
-
-            gathered = [None] * world
-            dist.all_gather_object(gathered, records[0])
-            records = gathered
+            records = all_gather_object(records[0])
         report = build_report(records, res["strategy"], len(tokens), cfg.vocab_size, trail.structure, trail.bos)
         if rank == 0:
             write_report(audit, report)

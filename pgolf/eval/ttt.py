@@ -41,8 +41,9 @@ import torch.distributed as dist
 
 from pgolf.errors import PgolfError
 from pgolf.eval.audit import AuditTrail, ValTokens
+from pgolf.dist import all_reduce_sum, rank_world, sync
 from pgolf.eval.lora import BatchedLoRA, draw_a, out_features
-from pgolf.eval.score import all_reduce_sum, autocast, rank_world, token_nll, totals
+from pgolf.eval.score import token_nll, totals
 from pgolf.eval.windows import segments
 
 ADAM_EPS = 1e-10  # the record's TTT AdamW epsilon
@@ -111,8 +112,7 @@ class _Run:
         self.outs = out_features(model)
 
     def _sync(self) -> None:
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
+        sync(self.device)
 
     def _chunk_inputs(self, batch: list[Doc], ci: int):
         """Inputs, labels and scored mask of chunk ``ci`` of every document, the targets scored

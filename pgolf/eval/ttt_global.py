@@ -27,9 +27,10 @@ import numpy as np
 import torch
 
 from pgolf.eval.audit import AuditTrail, ValTokens
-from pgolf.eval.score import CU_BUCKET, autocast, rank_world
+from pgolf.dist import autocast, rank_world
+from pgolf.eval.score import CU_BUCKET
 from pgolf.data.segments import cu_seqlens
-from pgolf.train.dist import average_gradients
+from pgolf.train.batch import average_gradients
 
 
 def piece(ids: np.ndarray, rank: int, world: int, bos_id: int) -> tuple[int, int]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from pgolf.data.shards import atomic_write
+from pgolf.io import atomic_write
 
 CHECKPOINT_NAME = "checkpoint.pt"
 
@@ -18,3 +18,4 @@ def save_checkpoint(path: str | Path, config: dict, state_dict: dict[str, torch.
     torch.save({"config": config, "model": {k: v.detach().cpu() for k, v in state_dict.items()}}, buf)
     atomic_write(path, buf.getvalue())
     return buf.tell()
+

@@ -59,7 +59,7 @@ def import_record(record_dir: str | Path, out: str | Path, log: str | None = Non
     import torch
 
     from pgolf.config_log import parse_log
-    from pgolf.data.shards import atomic_write
+    from pgolf.io import atomic_write
     from pgolf.model import build_model
     from pgolf.model.checkpoint import CHECKPOINT_NAME, save_checkpoint
     from pgolf.model.gpt import GPT

@@ -6,32 +6,44 @@ import torch
 from torch import nn
 
 from pgolf.config import Config
+from pgolf.errors import PgolfError
 from pgolf.optim.muon import Muon
 
 
-# 2-D block tensors that are per-channel controls, not matrices: the baseline gives them to Adam.
-CONTROL_NAMES = ("resid_mix", "attn_scale", "mlp_scale", "q_gain", "skip_weight")
+GROUPS = ("embed", "head", "matrix", "scalar")
+# Per-channel controls that are 2-D or 3-D, by their last name part: Adam, not Muon (the baseline's rule).
+CONTROL_NAMES = frozenset({"resid_mix", "skip_weights", "skip_gates", "lane_resid", "lane_post"})
+
+# Which group each rule claims a parameter for (name, parameter). A parameter may also name its
+# group itself with an ``optim_group`` attribute (hashed and value-embedding tables are "embed",
+# their projection "matrix", the small attention gate "scalar").
+RULES = (
+    ("embed", lambda n, p: n == "tok_emb.weight"),  # the token embedding
+    ("head", lambda n, p: n.startswith("lm_head.")),  # an untied output head
+    ("matrix", lambda n, p: p.ndim == 2 and n.startswith("blocks.") and n.endswith(".weight")),  # block weights: Muon
+    ("scalar", lambda n, p: p.ndim < 2 or n.rsplit(".", 1)[-1] in CONTROL_NAMES),  # gains, scales, mixes, skips, lanes
+)
+
+
+def claims(name: str, p: nn.Parameter) -> list[str]:
+    """The groups that claim ``p``: its ``optim_group`` tag, then every rule that matches."""
+    tag = getattr(p, "optim_group", None)
+    return ([tag] if tag is not None else []) + [g for g, rule in RULES if rule(name, p)]
 
 
 def param_groups(model: nn.Module) -> dict[str, list[nn.Parameter]]:
-    """embed: the token embedding; head: an untied output head; matrix: 2-D block weights (Muon);
-    scalar: every other parameter (gains, scales, mixes, skip weights).
-    A parameter may name its group itself with an ``optim_group`` attribute (record features do:
-    hashed and value-embedding tables are "embed", small gate matrices "scalar")."""
-    groups: dict[str, list[nn.Parameter]] = {"embed": [], "head": [], "matrix": [], "scalar": []}
+    """Every trainable parameter in exactly one of embed, head, matrix (Muon) and scalar; a
+    parameter that no rule (or more than one) claims is an error, so a new one cannot slip
+    silently into the wrong optimizer."""
+    groups: dict[str, list[nn.Parameter]] = {g: [] for g in GROUPS}
     for name, p in model.named_parameters():
         if not p.requires_grad:
             continue
-        if getattr(p, "optim_group", None) in groups:
-            groups[p.optim_group].append(p)
-        elif name.startswith("tok_emb."):
-            groups["embed"].append(p)
-        elif name.startswith("lm_head."):
-            groups["head"].append(p)
-        elif p.ndim == 2 and name.startswith("blocks.") and not any(c in name for c in CONTROL_NAMES):
-            groups["matrix"].append(p)
-        else:
-            groups["scalar"].append(p)
+        got = claims(name, p)
+        if len(got) != 1 or got[0] not in groups:
+            raise PgolfError(f"optimizer groups: {name} {tuple(p.shape)} is claimed by "
+                             f"{', '.join(got) or 'no rule'} (one rule in optim/build.py, or an optim_group tag)")
+        groups[got[0]].append(p)
     return groups
 
 

@@ -15,7 +15,8 @@ before the iteration, and the decoupled weight decay.
 from __future__ import annotations
 
 import torch
-import torch.distributed as dist
+
+from pgolf.dist import all_reduce_sum, rank_world
 
 # Coefficients (a, b, c) of the quintic X <- aX + b(XX^T)X + c(XX^T)^2 X used by the baseline.
 NS_COEFFS = (3.4445, -4.7750, 2.0315)
@@ -87,9 +88,7 @@ class Muon(torch.optim.Optimizer):
 
     @torch.no_grad()
     def step(self, closure=None):
-        distributed = dist.is_available() and dist.is_initialized()
-        world = dist.get_world_size() if distributed else 1
-        rank = dist.get_rank() if distributed else 0
+        rank, world = rank_world()
         for group in self.param_groups:
             params = group["params"]
             if not params:
@@ -103,8 +102,7 @@ class Muon(torch.optim.Optimizer):
                 if i % world == rank and p.grad is not None:
                     flat[offset : offset + p.numel()] = self._update(p, group).reshape(-1).to(flat.dtype)
                 offset += p.numel()
-            if distributed:
-                dist.all_reduce(flat, op=dist.ReduceOp.SUM)
+            all_reduce_sum(flat)
             offset = 0
             for p in params:
                 if group["weight_decay"] > 0 and p.grad is not None:

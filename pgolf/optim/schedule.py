@@ -64,3 +64,12 @@ def lr_for(cfg, step: int, elapsed_ms: float, cap_ms: float | None = None) -> fl
     else:
         mult = lr_multiplier(step, elapsed_ms, cfg.iterations, cfg.warmdown_iters, cap_ms)
     return max(mult, cfg.min_lr_frac)
+
+
+def train_budget_ms(cfg) -> float:
+    """The training clock's cap in ms (0 = none): the wall-clock cap less the GPTQ calibration
+    reserve (training + calibration must fit in ``max_wallclock_seconds``)."""
+    cap = cfg.max_wallclock_seconds * 1000
+    if cap > 0 and cfg.quant_scheme == "gptq":  # validate keeps the reserve below the cap
+        cap -= cfg.gptq_reserve_seconds * 1000
+    return cap

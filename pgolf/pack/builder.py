@@ -1,6 +1,6 @@
 """Build the single-file ``train_gpt.py`` of a submission from the package's own modules.
 
-The file is a short loader plus one string literal holding the lzma-compressed JSON of every
+The file is a short loader plus one string literal holding the LZMA-compressed JSON of every
 bundled module's minified source. The file declares the latin-1 encoding, so each compressed
 byte is one character of the literal; only the five bytes a literal cannot hold raw (NUL, CR,
 LF, backslash, the quote) are escaped, which costs about 2 % instead of base85's 25 %. At start
@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from pgolf.config import RUN_FIELDS, Config, recipe_of
-from pgolf.pack.collect import ENTRY, discover, minify
+from pgolf.io import atomic_write
+from pgolf.pack.collect import ENTRY, discover, drop_unused_imports, minify, names_used_from
 
 # The per-run fields (config.RUN_FIELDS) are not baked in: the file states defaults for them
 # (the Config's, with the data and tokenizer under the official relative folders, keeping only
@@ -82,6 +83,9 @@ def bundle(config: dict[str, Any] | None = None) -> dict[str, list]:
     mods = {}
     for name, path in discover(skip=skip).items():
         mods[name] = [int(path.name == "__init__.py"), minify(path.read_text(encoding="utf-8"), str(path))]
+    used = names_used_from({n: (bool(k), src) for n, (k, src) in mods.items()})
+    for name, entry in mods.items():
+        entry[1] = drop_unused_imports(entry[1], used.get(name, set()))
     for name in list(mods):
         parts = name.split(".")
         for i in range(1, len(parts)):
@@ -89,11 +93,17 @@ def bundle(config: dict[str, Any] | None = None) -> dict[str, list]:
     return dict(sorted(mods.items()))
 
 
+# The legacy .lzma container (13 header bytes, no check block: the loader's lzma.decompress
+# reads it as it reads .xz) and LZMA settings for text: literals coded with 3 bits of the
+# previous byte, no byte-position alignment (lp = pb = 0).
+FILTERS = [{"id": lzma.FILTER_LZMA1, "preset": 9 | lzma.PRESET_EXTREME, "lc": 3, "lp": 0, "pb": 0}]
+
+
 def build_source(config: dict[str, Any], mods: dict[str, list] | None = None) -> str:
     """The text of ``train_gpt.py`` for a run with ``config``."""
     mods = bundle(config) if mods is None else mods
     raw = json.dumps(mods, separators=(",", ":"), sort_keys=True).encode()
-    blob = latin1_literal(lzma.compress(raw, preset=9 | lzma.PRESET_EXTREME))
+    blob = latin1_literal(lzma.compress(raw, format=lzma.FORMAT_ALONE, filters=FILTERS))
     return LOADER.format(n=len(mods), run=repr(run_defaults(config)), config=repr(recipe(config)), blob=blob,
                          entry=ENTRY)
 
@@ -117,15 +127,18 @@ def latin1_literal(data: bytes) -> str:
     return "".join(out)
 
 
-def packed_size(config: dict[str, Any]) -> tuple[int, list[str]]:
-    """Bytes of the ``train_gpt.py`` that `pgolf pack` would write for ``config``, and its modules."""
+def packed_code(cfg: Config, write_to: str | Path | None = None) -> tuple[int, list[str]]:
+    """Bytes of the ``train_gpt.py`` that `pgolf pack` writes for ``cfg`` now (generated from the
+    package source, not estimated) and the modules it bundles; with ``write_to`` the file is
+    also written there, so a run keeps the exact code it measured."""
+    config = cfg.to_dict()
     mods = bundle(config)
+    if write_to is not None:
+        return write_packed(config, write_to, mods).stat().st_size, list(mods)
     return len(build_source(config, mods).encode("latin-1")), list(mods)
 
 
 def write_packed(config: dict[str, Any], out_path: str | Path, mods: dict[str, list] | None = None) -> Path:
-    from pgolf.data.shards import atomic_write
-
     out_path = Path(out_path)
     atomic_write(out_path, build_source(config, mods).encode("latin-1"))
     return out_path

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Any
 
-from pgolf.artifact import size
 from pgolf.config import Config, apply_overrides, env_overrides, validate
 from pgolf.errors import PgolfError
-from pgolf.train.trainer import train
+from pgolf.export import train_and_export
 
 
 def config_for(recipe: dict[str, Any], run_defaults: dict[str, Any], environ: dict[str, str]) -> Config:
@@ -18,9 +18,11 @@ def config_for(recipe: dict[str, Any], run_defaults: dict[str, Any], environ: di
 
 
 def main(recipe: dict[str, Any], run_defaults: dict[str, Any], environ: dict[str, str], packed_file: str) -> int:
-    size.PACKED_FILE = packed_file  # code bytes are this file's real bytes
+    def code(cfg, write_to=None):  # the code bytes are this file's real bytes; it carries no packer
+        return Path(packed_file).stat().st_size, sorted(m for m in sys.modules if m.startswith("pgolf."))
+
     try:
-        train(config_for(recipe, run_defaults, environ), environ, progress=False, echo=True)
+        train_and_export(config_for(recipe, run_defaults, environ), environ, code, progress=False, echo=True)
     except PgolfError as e:  # bad input is one line, as `pgolf` prints it
         print(f"train_gpt.py: error: {e}", file=sys.stderr)
         return 2

@@ -17,26 +17,18 @@ data source is the train split.
 
 from __future__ import annotations
 
-import contextlib
 import time
 
 import numpy as np
 import torch
-import torch.distributed as dist
 
 from pgolf.config import validate
 from pgolf.data.shards import HEADER_BYTES, read_header, shard_files
+from pgolf.dist import all_reduce_max, all_reduce_mean, autocast, rank_world, sync
 from pgolf.errors import PgolfError
+from pgolf.optim.schedule import train_budget_ms
 from pgolf.quant.gptq import collect_hessians
 
-
-
-def train_budget_ms(cfg) -> float:
-    """The training clock's cap in ms (0 = none): the wall-clock cap less the GPTQ reserve."""
-    cap = cfg.max_wallclock_seconds * 1000
-    if cap > 0 and cfg.quant_scheme == "gptq":  # validate keeps the reserve below the cap
-        cap -= cfg.gptq_reserve_seconds * 1000
-    return cap
 
 
 class RandomWindows:
@@ -91,53 +83,37 @@ class RandomWindows:
         return t[:, :-1].to(device), t[:, 1:].to(device)
 
 
-def _rank_world() -> tuple[int, int]:
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
-
-
 def _windows(cfg) -> RandomWindows:
-    return RandomWindows(cfg.data_path, *_rank_world(), cfg.train_seq_len)
+    return RandomWindows(cfg.data_path, *rank_world(), cfg.train_seq_len)
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def calibrate(model: torch.nn.Module, loader, cfg, device: torch.device, local_tokens: int,
-              autocast=None) -> dict[str, torch.Tensor] | None:
+def calibrate(model: torch.nn.Module, loader, cfg, device: torch.device, local_tokens: int) -> dict[str, torch.Tensor] | None:
     """Hessians of the quantized weights from training batches (None unless gptq), averaged over ranks."""
     if cfg.quant_scheme != "gptq" or cfg.gptq_calib_batches <= 0:
         return None
     source = loader if cfg.gptq_calib_source == "loader" else _windows(cfg)
     batches = (source.next_batch(local_tokens, cfg.train_seq_len, device) for _ in range(cfg.gptq_calib_batches))
-    with autocast or contextlib.nullcontext():
+    with autocast(device):
         hs = collect_hessians(model, batches, cfg.quant_keep_float_numel)
-    if dist.is_available() and dist.is_initialized():
-        for h in hs.values():
-            dist.all_reduce(h, op=dist.ReduceOp.SUM)
-            h /= dist.get_world_size()
+    for h in hs.values():
+        all_reduce_mean(h)
     return hs
 
 
-def batch_seconds(model: torch.nn.Module, cfg, device: torch.device, local_tokens: int, autocast=None) -> float:
+def batch_seconds(model: torch.nn.Module, cfg, device: torch.device, local_tokens: int) -> float:
     """Wall seconds of one calibration batch here (the second of two: the first pays one-time
     start-up costs), the slowest rank's. Draws its own random windows: the training loader and
     the calibration batches are untouched."""
     source, times = _windows(cfg), []
     for _ in range(2):
-        _sync(device)
+        sync(device)
         t = time.perf_counter()
-        with autocast or contextlib.nullcontext():
+        with autocast(device):
             collect_hessians(model, [source.next_batch(local_tokens, cfg.train_seq_len, device)], cfg.quant_keep_float_numel)
-        _sync(device)
+        sync(device)
         times.append(time.perf_counter() - t)
     per = torch.tensor(times[-1], dtype=torch.float64, device=device)
-    if dist.is_available() and dist.is_initialized():
-        dist.all_reduce(per, op=dist.ReduceOp.MAX)
-    return float(per)
+    return float(all_reduce_max(per))
 
 
 def reserve_rule(cfg, batch_s: float | None = None):
@@ -155,10 +131,10 @@ def reserve_rule(cfg, batch_s: float | None = None):
                  f"train_budget:{train_budget_ms(new):.0f}ms {rule}")
 
 
-def resolve_reserve(model: torch.nn.Module, cfg, device: torch.device, local_tokens: int, autocast=None):
+def resolve_reserve(model: torch.nn.Module, cfg, device: torch.device, local_tokens: int):
     """(cfg, log line) before the clock starts: the reserve measured here with
     ``gptq_reserve_auto``, the fixed one otherwise; (cfg, None) when no reserve applies."""
     if cfg.quant_scheme != "gptq" or cfg.max_wallclock_seconds <= 0 or cfg.gptq_calib_batches <= 0:
         return cfg, None
-    per = batch_seconds(model, cfg, device, local_tokens, autocast) if cfg.gptq_reserve_auto else None
+    per = batch_seconds(model, cfg, device, local_tokens) if cfg.gptq_reserve_auto else None
     return reserve_rule(cfg, per)

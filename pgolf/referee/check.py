@@ -11,6 +11,7 @@ from pathlib import Path
 from pgolf.errors import PgolfError
 from pgolf.referee import rules
 from pgolf.referee.records import Record, read_record
+from pgolf.referee.verdict import FAIL, NA, PASS, WARN
 
 
 def reference_from(against: str | Path | None = None, bpb: float | None = None,
@@ -54,8 +55,8 @@ def check_folder(folder: str | Path, against: str | Path | None = None, sota_bpb
 
 
 def report(rec: Record, verdicts: list[dict], ref_desc: str = "none", strict: bool = False) -> dict:
-    failed = [v["rule"] for v in verdicts if v["status"] == rules.FAIL]
-    warned = [v["rule"] for v in verdicts if v["status"] == rules.WARN]
+    failed = [v["rule"] for v in verdicts if v["status"] == FAIL]
+    warned = [v["rule"] for v in verdicts if v["status"] == WARN]
     verdict = "FAIL" if failed else "WARN" if warned else "PASS"
     return {
         "folder": str(rec.folder),
@@ -73,7 +74,7 @@ def report(rec: Record, verdicts: list[dict], ref_desc: str = "none", strict: bo
     }
 
 
-MARK = {rules.PASS: "PASS", rules.WARN: "WARN", rules.FAIL: "FAIL", rules.NA: "n/a "}
+MARK = {PASS: "PASS", WARN: "WARN", FAIL: "FAIL", NA: "n/a "}
 
 
 def format_report(rep: dict, verbose: bool = False) -> str:

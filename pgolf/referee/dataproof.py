@@ -23,12 +23,13 @@ from pgolf.data.paths import dataset_bos_id
 from pgolf.data.shards import HEADER_BYTES, read_header, shard_files
 from pgolf.errors import PgolfError
 from pgolf.referee.records import Record
+from pgolf.referee.verdict import FAIL, NA, PASS, verdict
 
 MIN_DOC_TOKENS = 8  # shorter val documents (boilerplate one-liners) may repeat by chance
 
 
 def save_byte_table(table, path: str | Path) -> None:
-    from pgolf.data.shards import atomic_write
+    from pgolf.io import atomic_write
 
     obj = {"base": table.base.tolist(), "leading_space": table.leading_space.astype(int).tolist(),
            "boundary": table.boundary.astype(int).tolist()}
@@ -51,8 +52,6 @@ def load_byte_table(path: str | Path):
 
 
 def tokenizer_rule(rec: Record, data: str | Path | None) -> dict:
-    from pgolf.referee.rules import FAIL, NA, PASS, verdict
-
     name = "tokenizer_bytes"
     if not rec.tokenizers:
         return verdict(name, NA, "the folder ships no tokenizer (*.model); nothing to prove")
@@ -133,7 +132,6 @@ def find_overlap(dataset_dir: str | Path, min_tokens: int = MIN_DOC_TOKENS) -> d
 
 def overlap_rule(data: str | Path | None) -> dict:
     from pgolf.data.paths import resolve_data
-    from pgolf.referee.rules import FAIL, NA, PASS, verdict
 
     name = "train_val_overlap"
     if data is None:

@@ -22,7 +22,7 @@ import statistics
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
-from pgolf.data.shards import atomic_write
+from pgolf.io import atomic_write
 from pgolf.errors import PgolfError
 from pgolf.referee.check import report, run_rules
 from pgolf.referee.records import Record, SeedLog, read_record

@@ -18,44 +18,14 @@ from pathlib import Path
 
 from pgolf.artifact.size import CAP_BYTES
 from pgolf.referee.records import PER_SEED_KEYS, Record, SeedLog, submission_seed_results, tolerance
+from pgolf.referee.verdict import FAIL, NA, PASS, WARN, Findings, verdict
 
-PASS, WARN, FAIL, NA = "pass", "warn", "fail", "n/a"
-LEVELS = (NA, PASS, WARN, FAIL)  # worst last
 TRAIN_LIMIT_S = 600.0
 EVAL_LIMIT_S = 600.0
 OVERRUN_STEPS = 2  # the clock is checked after a step: up to this many steps past 600 s pass
 GPUS = 8
 PRACTICE_ALPHA = 0.25  # the maintainers' one-sided Welch threshold in the audited rows
 SWITCH_ON = {"true", "on", "yes"}
-
-
-def verdict(rule: str, status: str, detail: str, notes: list[str] | None = None, **numbers) -> dict:
-    return dict(rule=rule, status=status, detail=detail, notes=list(notes or []), numbers=numbers)
-
-
-def worst(levels) -> str:
-    levels = list(levels)
-    return max(levels, key=LEVELS.index) if levels else NA
-
-
-class Findings:
-    """Observations of one rule at their levels; the rule's status is the worst of them."""
-
-    def __init__(self) -> None:
-        self.items: list[tuple[str, str]] = []
-
-    def add(self, level: str, text: str) -> None:
-        self.items.append((level, text))
-
-    def status(self, default: str = PASS) -> str:
-        return worst(lv for lv, _ in self.items) if self.items else default
-
-    def detail(self, ok: str) -> str:
-        bad = [t for lv, t in self.items if lv in (WARN, FAIL)]
-        return "; ".join(bad) if bad else ok
-
-    def notes(self) -> list[str]:
-        return [f"{lv}: {t}" for lv, t in self.items]
 
 
 def _seed_name(lg: SeedLog) -> str:

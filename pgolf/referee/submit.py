@@ -19,6 +19,7 @@ from pathlib import Path
 
 from pgolf.config import Config, recipe_of
 from pgolf.errors import PgolfError
+from pgolf.io import atomic_path
 from pgolf.referee.records import SeedLog, parse_log
 
 TRACK = "10min_16mb"
@@ -170,7 +171,7 @@ def data_note(config: dict) -> list[str]:
 
 
 def readme(sub: dict, runs: list[SeedRun], report: dict) -> str:
-    from pgolf.referee.rules import PASS
+    from pgolf.referee.verdict import PASS
 
     world = runs[0].env("world_size") or "1"
     over = [shlex.quote(kv) for kv in config_overrides(runs[0].config)]
@@ -222,10 +223,8 @@ def submit(run_dirs: list[str | Path], name: str, author: str, github_id: str,
     final = Path(out) / f"{when.strftime('%Y-%m-%d')}_{slug(name)}"
     if final.exists() and not force:
         raise PgolfError(f"{final}: already exists (pass --force to replace it)")
-    tmp = final.with_name(f".{final.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    try:
+    with atomic_path(final) as tmp:
+        tmp.mkdir()
         code = packed_code(runs[0], tmp / "train_gpt.py").stat().st_size
         shutil.copyfile(runs[0].artifact, tmp / MODEL_NAME)
         for r in runs:
@@ -236,10 +235,7 @@ def submit(run_dirs: list[str | Path], name: str, author: str, github_id: str,
         (tmp / "README.md").write_text(f"# {name}\n")
         report = check_folder(tmp)
         (tmp / "README.md").write_text(readme(sub, runs, report))
-        if final.exists():
+        if final.exists():  # --force: the old folder goes only once the new one is complete
             shutil.rmtree(final)
-        tmp.rename(final)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     report["folder"] = str(final)
     return final, report

@@ -11,7 +11,7 @@ import datetime as dt
 import io
 from pathlib import Path
 
-from pgolf.data.shards import atomic_write
+from pgolf.io import atomic_write
 from pgolf.errors import PgolfError
 
 INSTALL = "pip install 'pgolf[plots]'"

@@ -7,22 +7,7 @@ import json
 import os
 import sys
 
-from pgolf.config import PRESETS, env_overrides, load_config, parse_kv
-
-
-def add_config_args(p: argparse.ArgumentParser) -> None:
-    """--preset, --smoke and key=value overrides: shared by every command that trains."""
-    p.add_argument("--preset", default="baseline", choices=sorted(PRESETS), help="starting config (default: baseline)")
-    p.add_argument("--smoke", action="store_true", help="shrink the preset to tiny dims and a few steps, keeping every feature on")
-    p.add_argument("overrides", nargs="*", metavar="key=value", help="any Config field, e.g. num_layers=4 seed=7")
-
-
-def config_from_args(args, environ: dict[str, str] | None = None):
-    """Preset, then official env vars (NUM_LAYERS=...), then key=value: the later wins."""
-    environ = os.environ if environ is None else environ
-    kv = dict(env_overrides(environ))
-    kv.update(parse_kv(args.overrides))
-    return load_config(args.preset, smoke=args.smoke, **kv)
+from pgolf.cmdline import add_config_args, config_from_args
 
 
 def register(sub) -> None:
@@ -70,12 +55,13 @@ def run(args) -> int:
     if args.json or args.against or args.against_bpb is not None or args.nproc_per_node != 1:
         raise PgolfError("--json, --against, --against-bpb and --nproc-per-node go with --seeds")
     from pgolf.data.paths import check_bos_id
-    from pgolf.train.trainer import train
+    from pgolf.export import train_and_export
+    from pgolf.pack.builder import packed_code
     from pgolf.train.tracker import open_tracker
 
     cfg = config_from_args(args)
     check_bos_id(cfg.data_path, cfg.bos_id)  # the config and the data agree on where documents start
-    summary = train(cfg, dict(os.environ), progress=sys.stderr.isatty(), open_mirror=open_tracker)
+    summary = train_and_export(cfg, dict(os.environ), packed_code, progress=sys.stderr.isatty(), open_mirror=open_tracker)
     if int(os.environ.get("RANK", "0")) == 0:
         print(f"val_bpb:{summary['val_bpb']:.4f} bytes_total:{summary['bytes_total']} run_dir:{summary['run_dir']}")
     return 0

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from pgolf.data.shards import atomic_write
+from pgolf.io import atomic_write
 
 
 def new_run_id() -> str:
@@ -53,13 +53,13 @@ def write_json(path: Path, obj) -> None:
 
 
 class RunLog:
-    def __init__(self, run_dir: Path, enabled: bool = True, echo: bool = True, mirror=None):
+    def __init__(self, run_dir: Path, enabled: bool = True, echo: bool = True, mirror=None, log_name: str = "train.log"):
         """``mirror``: None, or an object with ``metric(fields)``, ``json(name, obj)`` and ``close()``."""
         self.run_dir, self.enabled, self.echo = Path(run_dir), enabled, echo
         self.mirror = mirror if enabled else None
         if enabled:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            self._log = open(self.run_dir / "train.log", "a", encoding="utf-8")
+            self._log = open(self.run_dir / log_name, "a", encoding="utf-8")
             self._metrics = open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8")
 
     def line(self, text: str) -> None:

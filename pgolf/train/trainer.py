@@ -1,4 +1,4 @@
-"""The training run: set up, compile warm-up, the timed steps, then export and round-trip eval.
+"""The training run: compile warm-up, the timed loop, GPTQ calibration, the checkpoint.
 
 The clock counts only training steps: validation and the compile warm-up (on training data,
 after which weights and optimizer state are reset) are outside it. The warm-down follows the
@@ -6,6 +6,13 @@ clock (see ``optim/schedule.py``), so the run ends on time on any hardware. With
 ``wallclock_guard`` the steps lead instead: ``iterations`` ends the run and paces the schedule,
 so the numbers do not depend on the machine's speed, and the clock only stops a run that
 overruns it (said loudly in the log and in the summary's ``stopped_by``).
+
+Training ends at ``checkpoint.pt``; the export stage (``pgolf/export.py``) turns the trained
+model into the artifact, the packed ``train_gpt.py`` and the round-trip score. GPTQ calibration
+reads training data and counts against the training clock (training + calibration <=
+``max_wallclock_seconds``), so it runs here, through the :class:`Calibration` the export stage
+hands in: its reserve is measured before the clock starts and its Hessians are collected after
+the last step, both inside this stage.
 """
 
 from __future__ import annotations
@@ -14,76 +21,56 @@ import contextlib
 import copy
 import math
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import torch
-import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-from pgolf.artifact import codecs
-from pgolf.artifact.export import export_model, load_model
-from pgolf.artifact.size import code_bytes, size_report
-from pgolf.config import Config, validate
+from pgolf import dist as pdist
+from pgolf.config import Config
 from pgolf.config_checks import micro_batch
-from pgolf.data.bytes import load_table
-from pgolf.data.sidecar import target_bytes_for
 from pgolf.data.loader import train_loader
-from pgolf.data.shards import load_split
 from pgolf.errors import PgolfError
-from pgolf.eval.score import score_stream
-from pgolf.eval.strategy import evaluate_model
 from pgolf.model import build_model
 from pgolf.model.checkpoint import CHECKPOINT_NAME, save_checkpoint
-from pgolf.model.masks import resolve_backend
 from pgolf.optim.build import build_optimizers
 from pgolf.optim.ema import EMA
-from pgolf.optim.schedule import loop_enabled, lr_for, muon_momentum
+from pgolf.optim.schedule import loop_enabled, lr_for, muon_momentum, train_budget_ms
 from pgolf.optim.muon import Muon
-from pgolf.quant.calibrate import calibrate, resolve_reserve, train_budget_ms
-from pgolf.train import dist as pdist
+from pgolf.train.batch import average_gradients
 from pgolf.train.runlog import RunLog, code_version, environment, new_run_id
 
-ARTIFACT_NAME = "model.pgolf"
+
+def resolve_run_id(cfg: Config) -> Config:
+    """``cfg`` with a run id: its own, else a time stamp (rank 0's, on every rank)."""
+    return cfg if cfg.run_id else cfg.replace(run_id=pdist.broadcast_object(new_run_id()))
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+@dataclass
+class Calibration:
+    """What calibrates inside the training clock (``pgolf.quant.calibrate`` supplies both):
+    ``reserve(model, cfg, device, local_tokens) -> (cfg, log line or None)`` before the clock
+    starts, ``collect(model, loader, cfg, device, local_tokens) -> Hessians or None`` after
+    the last step."""
+
+    reserve: Callable
+    collect: Callable
 
 
-def peak_memory_bytes(device: torch.device) -> int:
-    """CUDA: the allocator's peak since the last reset; CPU: this process's peak resident set."""
-    if device.type == "cuda":
-        return int(torch.cuda.max_memory_allocated(device))
-    import resource
+@dataclass
+class Trained:
+    """What the training stage hands on: the trained model (EMA weights loaded, also saved as
+    ``checkpoint.pt``), the run's final config, its folder and open log, the calibration
+    Hessians (None without GPTQ), and the summary fields of training."""
 
-    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024  # Linux reports KiB
-
-
-def _mean_across_ranks(x: torch.Tensor) -> float:
-    if dist.is_available() and dist.is_initialized():
-        x = x.clone()
-        dist.all_reduce(x, op=dist.ReduceOp.AVG if x.is_cuda else dist.ReduceOp.SUM)
-        if not x.is_cuda:
-            x /= dist.get_world_size()
-    return x.item()
-
-
-def _any_rank(flag: bool, device: torch.device) -> bool:
-    if dist.is_available() and dist.is_initialized():
-        t = torch.tensor(int(flag), device=device)
-        dist.all_reduce(t, op=dist.ReduceOp.MAX)
-        return bool(t.item())
-    return flag
-
-
-def _resolve_run_id(cfg: Config) -> Config:
-    if cfg.run_id:
-        return cfg
-    ids = [new_run_id()]
-    if dist.is_available() and dist.is_initialized():
-        dist.broadcast_object_list(ids, src=0)
-    return cfg.replace(run_id=ids[0])
+    model: torch.nn.Module
+    cfg: Config
+    run_dir: Path
+    log: RunLog
+    hessians: dict | None
+    summary: dict
 
 
 def schedule_budget_ms(cfg: Config) -> float:
@@ -111,9 +98,7 @@ class Trainer:
         self.accum, self.local_tokens = micro_batch(cfg, ctx.world_size)
         self.loader = train_loader(cfg, ctx.rank, ctx.world_size)
         self.packed_segments = cfg.train_loader == "packed" and cfg.doc_isolation
-        self.autocast = (
-            torch.autocast("cuda", dtype=torch.bfloat16) if ctx.device.type == "cuda" else contextlib.nullcontext()
-        )
+        self.autocast = pdist.autocast(ctx.device)
         self.ema = EMA(self.model, cfg.ema_decay) if cfg.ema_decay > 0 else None
 
     def _update_loop(self, step: int, elapsed_ms: float) -> None:
@@ -121,7 +106,7 @@ class Trainer:
         cfg = self.cfg
         if cfg.loop_extra <= 0 or self.model.loop_active:
             return
-        self.model.loop_active = _any_rank(loop_enabled(cfg, step, elapsed_ms, schedule_budget_ms(cfg)), self.ctx.device)
+        self.model.loop_active = pdist.any_rank(loop_enabled(cfg, step, elapsed_ms, schedule_budget_ms(cfg)), self.ctx.device)
 
     def step(self, step: int, elapsed_ms: float) -> torch.Tensor:
         cfg = self.cfg
@@ -155,7 +140,7 @@ class Trainer:
         if cfg.grad_clip_norm > 0:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip_norm)
         if rank_clip:
-            pdist.average_gradients(self.model.parameters())
+            average_gradients(self.model.parameters())
         for opt in self.opts:
             opt.step()
         if self.ema is not None:
@@ -179,7 +164,7 @@ class Trainer:
         self.model.loop_active = False
         if self.ema is not None:
             self.ema = EMA(self.model, self.cfg.ema_decay)
-        _sync(self.ctx.device)
+        pdist.sync(self.ctx.device)
 
 
 def _progress_bar(cfg: Config, enabled: bool):
@@ -192,25 +177,19 @@ def _progress_bar(cfg: Config, enabled: bool):
     return tqdm(total=cfg.iterations, unit="step", desc="train", leave=False)
 
 
-def train(cfg: Config, environ: dict[str, str], progress: bool = False, echo: bool = True,
-          open_mirror=None) -> dict:
-    """Train, export, and score the artifact; returns the run's summary (also in summary.json).
+def train(cfg: Config, ctx: pdist.DistContext, validate: Callable[[torch.nn.Module], dict],
+          calibration: Calibration | None = None, progress: bool = False, echo: bool = True,
+          open_mirror=None) -> Trained:
+    """Train ``cfg`` in ``runs/<run_id>/`` and end at its checkpoint.
 
-    ``open_mirror(cfg, run_dir)`` opens the experiment tracker that ``cfg.tracker`` names (see
-    ``runlog.RunLog``); the command line passes it, so the packed file never carries a tracker.
+    ``validate(model) -> {"val_loss", "val_bpb"}`` scores the val split (every
+    ``val_loss_every`` steps and at the end; outside the clock). ``open_mirror(cfg, run_dir)``
+    opens the experiment tracker that ``cfg.tracker`` names (see ``runlog.RunLog``).
     """
-    validate(cfg, int(environ.get("WORLD_SIZE", "1")))  # the batch must split over the ranks
     if cfg.tracker != "none" and open_mirror is None:
         raise PgolfError(f"tracker={cfg.tracker} works from `pgolf train` and `pgolf run`, not from this entry point")
-    ctx = pdist.setup(cfg, environ)
-    try:
-        resolve_backend(cfg.attn_backend, ctx.device, True)  # settings the device rules out fail here too
-        return _train(_resolve_run_id(cfg), ctx, progress and ctx.is_main, echo, open_mirror)
-    finally:
-        pdist.teardown()
-
-
-def _train(cfg: Config, ctx: pdist.DistContext, progress: bool, echo: bool, open_mirror=None) -> dict:
+    cfg = resolve_run_id(cfg)
+    progress = progress and ctx.is_main
     run_dir = Path(cfg.out_dir) / cfg.run_id
     mirror = open_mirror(cfg, run_dir) if (open_mirror is not None and ctx.is_main and cfg.tracker != "none") else None
     log = RunLog(run_dir, enabled=ctx.is_main, echo=echo, mirror=mirror)
@@ -220,10 +199,6 @@ def _train(cfg: Config, ctx: pdist.DistContext, progress: bool, echo: bool, open
     log.line("config: " + " ".join(f"{k}={v}" for k, v in sorted(cfg.to_dict().items())))
 
     trainer = Trainer(cfg, ctx)
-    val_tokens = load_split(cfg.data_path, "val", cfg.vocab_size)
-    table = load_table(cfg.tokenizer_path, cfg.vocab_size)
-    val_bytes = target_bytes_for(cfg.data_path, "val", val_tokens, table)
-    eval_len = cfg.eval_seq_len or cfg.train_seq_len
     n_params = sum(p.numel() for p in trainer.model.parameters())
     log.line(f"model_params:{n_params} world_size:{ctx.world_size} grad_accum_steps:{trainer.accum} "
              f"seq_len:{cfg.train_seq_len} batch_tokens:{cfg.train_batch_tokens}")
@@ -233,31 +208,31 @@ def _train(cfg: Config, ctx: pdist.DistContext, progress: bool, echo: bool, open
         trainer.warmup_and_reset(cfg.warmup_steps)
         log.line(f"warmup_steps:{cfg.warmup_steps} warmup_time:{1000 * (time.perf_counter() - t):.0f}ms (not timed)")
 
-    cfg, reserve_line = resolve_reserve(trainer.model, cfg, ctx.device, trainer.local_tokens, trainer.autocast)
-    if reserve_line:  # the budget rule, and with gptq_reserve_auto the reserve it measured
-        log.line(reserve_line)
-    if cfg is not trainer.cfg:  # the measured reserve is the run's setting from here on
-        trainer.cfg = cfg
-        log.json("config.json", cfg.to_dict())
+    if calibration is not None:
+        cfg, reserve_line = calibration.reserve(trainer.model, cfg, ctx.device, trainer.local_tokens)
+        if reserve_line:  # the budget rule, and with gptq_reserve_auto the reserve it measured
+            log.line(reserve_line)
+        if cfg is not trainer.cfg:  # the measured reserve is the run's setting from here on
+            trainer.cfg = cfg
+            log.json("config.json", cfg.to_dict())
     cap_ms = train_budget_ms(cfg)  # less the GPTQ calibration reserve
     bar = _progress_bar(cfg, progress)
     train_ms, step, stop_after, last_val, stopped_by = 0.0, 0, None, None, "iterations"
-    _sync(ctx.device)
+    pdist.sync(ctx.device)
     t0 = time.perf_counter()
     while True:
         last = step == cfg.iterations or (stop_after is not None and step >= stop_after)
         if last or (cfg.val_loss_every > 0 and step > 0 and step % cfg.val_loss_every == 0):
-            _sync(ctx.device)
+            pdist.sync(ctx.device)
             train_ms += 1000 * (time.perf_counter() - t0)
             if last and trainer.ema is not None:  # the final score and the export use the averaged weights
                 trainer.ema.copy_to(trainer.model)
                 log.line(f"ema: loaded the weight average (decay {cfg.ema_decay}) for the final eval and export")
-            last_val = score_stream(trainer.model, val_tokens, table, eval_len, cfg.val_batch_size, ctx.device,
-                                    target_bytes=val_bytes)
+            last_val = validate(trainer.model)
             log.line(f"step:{step}/{cfg.iterations} val_loss:{last_val['val_loss']:.4f} val_bpb:{last_val['val_bpb']:.4f} "
                      f"train_time:{train_ms:.0f}ms step_avg:{train_ms / max(step, 1):.2f}ms")
             log.metric(step=step, train_time_ms=round(train_ms), val_loss=last_val["val_loss"], val_bpb=last_val["val_bpb"])
-            _sync(ctx.device)
+            pdist.sync(ctx.device)
             t0 = time.perf_counter()
         if last:
             break
@@ -265,7 +240,7 @@ def _train(cfg: Config, ctx: pdist.DistContext, progress: bool, echo: bool, open
         step += 1
         now_ms = train_ms + 1000 * (time.perf_counter() - t0)
         if cfg.train_log_every > 0 and (step % cfg.train_log_every == 0 or step <= 10):
-            train_loss = _mean_across_ranks(loss)
+            train_loss = pdist.all_reduce_mean(loss.detach().clone()).item()
             if not math.isfinite(train_loss):
                 log.line(f"step:{step} train_loss:{train_loss} — diverged, stopping")
                 stop_after, stopped_by = step, "diverged"
@@ -274,7 +249,7 @@ def _train(cfg: Config, ctx: pdist.DistContext, progress: bool, echo: bool, open
         if bar is not None:
             bar.n = min(round(now_ms / 1000), bar.total) if (cap_ms > 0 and not cfg.wallclock_guard) else step
             bar.refresh()
-        if stop_after is None and cap_ms > 0 and _any_rank(now_ms >= cap_ms, ctx.device):
+        if stop_after is None and cap_ms > 0 and pdist.any_rank(now_ms >= cap_ms, ctx.device):
             stop_after, stopped_by = step, "wallclock"
     if bar is not None:
         bar.close()
@@ -283,52 +258,22 @@ def _train(cfg: Config, ctx: pdist.DistContext, progress: bool, echo: bool, open
         log.line(f"WARNING: the wall-clock guard (max_wallclock_seconds={cfg.max_wallclock_seconds:g}) stopped "
                  f"training at step {step} of {cfg.iterations}: this run is NOT the step-bounded recipe and its "
                  f"score is not comparable")
-    peak_mem = peak_memory_bytes(ctx.device)
-    t = time.perf_counter()
-    hessians = calibrate(trainer.model, trainer.loader, cfg, ctx.device, trainer.local_tokens, trainer.autocast)
-    if hessians is not None:
-        _sync(ctx.device)
-        calib_ms = 1000 * (time.perf_counter() - t)
-        log.line(f"gptq_calibration batches:{cfg.gptq_calib_batches} source:{cfg.gptq_calib_source} time:{calib_ms:.0f}ms "
-                 f"train_plus_calibration:{train_ms + calib_ms:.0f}ms budget:{cfg.max_wallclock_seconds * 1000:.0f}ms")
+    peak_mem = pdist.peak_memory_bytes(ctx.device)
+    hessians = None
+    if calibration is not None:  # inside the budget: the clock above stopped a reserve early for it
+        t = time.perf_counter()
+        hessians = calibration.collect(trainer.model, trainer.loader, cfg, ctx.device, trainer.local_tokens)
+        if hessians is not None:
+            pdist.sync(ctx.device)
+            calib_ms = 1000 * (time.perf_counter() - t)
+            log.line(f"gptq_calibration batches:{cfg.gptq_calib_batches} source:{cfg.gptq_calib_source} "
+                     f"time:{calib_ms:.0f}ms train_plus_calibration:{train_ms + calib_ms:.0f}ms "
+                     f"budget:{cfg.max_wallclock_seconds * 1000:.0f}ms")
     if ctx.device.type == "cuda":
         log.line(f"peak memory allocated: {peak_mem // 2**20} MiB")
-
-    summary = export_and_score(trainer.model, cfg, ctx, run_dir, log, val_tokens, table, eval_len, hessians,
-                               val_bytes)
-    summary.update(steps=step, stopped_by=stopped_by, train_seconds=train_ms / 1000, pre_quant_val_bpb=last_val["val_bpb"],
-                   pre_quant_val_loss=last_val["val_loss"], peak_memory_bytes=peak_mem)
-    log.json("summary.json", summary)
-    log.close()
-    size_report(summary["bytes_model"], summary["bytes_code"], summary["code_source"], cfg.allow_over_cap)
-    return summary
-
-
-def export_and_score(model, cfg: Config, ctx, run_dir: Path, log: RunLog, val_tokens, table, eval_len: int,
-                     hessians: dict | None = None, val_bytes=None) -> dict:
-    """Save the raw checkpoint and the artifact (main rank), then score the artifact as eval would."""
-    artifact = run_dir / ARTIFACT_NAME
     if ctx.is_main:
-        save_checkpoint(run_dir / CHECKPOINT_NAME, cfg.to_dict(), model.state_dict())
-        export_model(model, cfg, artifact, hessians)
-    if ctx.distributed:
-        dist.barrier()
-    model_bytes = artifact.stat().st_size
-    code, modules = code_bytes(cfg, run_dir / "train_gpt.py" if ctx.is_main else None)
-    sizes = size_report(model_bytes, code, "train_gpt.py generated by pgolf pack",
-                        allow_over_cap=True)
-    skipped = codecs.unavailable(cfg.artifact_codecs) if cfg.quant_scheme != "int8_zlib" else []
-    log.line(f"Serialized model {cfg.quant_scheme}: {model_bytes} bytes"
-             + (f" (codecs not installed here, skipped: {', '.join(skipped)})" if skipped else ""))
-    log.line(f"Code size: {code} bytes ({len(modules)} modules: {' '.join(modules)})")
-    log.line(f"Total submission size {cfg.quant_scheme}: {sizes['bytes_total']} bytes (headroom {sizes['headroom']})")
-    _sync(ctx.device)
-    t = time.perf_counter()
-    rt_model, _ = load_model(artifact, ctx.device)
-    res = evaluate_model(rt_model, val_tokens, table, cfg, ctx.device, eval_len,  # the strategy `pgolf eval` runs
-                         target_bytes=val_bytes)
-    _sync(ctx.device)
-    eval_s = time.perf_counter() - t
-    log.line(f"final_{cfg.quant_scheme}_roundtrip val_loss:{res['val_loss']:.4f} val_bpb:{res['val_bpb']:.4f} eval_time:{1000 * eval_s:.0f}ms")
-    log.line(f"final_{cfg.quant_scheme}_roundtrip_exact val_loss:{res['val_loss']:.8f} val_bpb:{res['val_bpb']:.8f}")
-    return dict(res, **sizes, eval_seconds=eval_s, artifact=str(artifact), run_dir=str(run_dir))
+        save_checkpoint(run_dir / CHECKPOINT_NAME, cfg.to_dict(), trainer.model.state_dict())
+    pdist.barrier()
+    summary = dict(steps=step, stopped_by=stopped_by, train_seconds=train_ms / 1000, pre_quant_val_bpb=last_val["val_bpb"],
+                   pre_quant_val_loss=last_val["val_loss"], peak_memory_bytes=peak_mem)
+    return Trained(trainer.model, cfg, run_dir, log, hessians, summary)

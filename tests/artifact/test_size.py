@@ -1,6 +1,6 @@
 import pytest
 
-from pgolf.artifact.size import CAP_BYTES, code_bytes, size_report
+from pgolf.artifact.size import CAP_BYTES, size_report
 from pgolf.errors import PgolfError
 
 
@@ -18,9 +18,9 @@ def test_over_cap_is_an_error_unless_allowed():
 
 def test_code_bytes_are_the_packed_file_bytes():
     from pgolf.config import Config
-    from pgolf.pack.builder import build_source
+    from pgolf.pack.builder import build_source, packed_code
 
-    total, mods = code_bytes()
+    total, mods = packed_code(Config())
     assert "pgolf.train.trainer" in mods and "pgolf.model.gpt" in mods
     assert "pgolf.cli" not in mods and not any(m.endswith(".commands") for m in mods)
     assert total == len(build_source(Config().to_dict()).encode("latin-1")) > 10_000

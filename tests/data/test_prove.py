@@ -169,7 +169,8 @@ def test_training_and_eval_charge_the_sidecar(case_build, corpus, tmp_path):
     """The one byte path: the training log's score and `pgolf eval` both charge the original bytes."""
     from pgolf.config import load_config
     from pgolf.eval.evaluate import evaluate_artifact
-    from pgolf.train.trainer import train
+    from pgolf.export import train_and_export
+    from pgolf.pack.builder import packed_code
 
     folder, keep = tmp_path / "data", 4  # the first 4 val documents keep it fast
     folder.mkdir()
@@ -180,7 +181,7 @@ def test_training_and_eval_charge_the_sidecar(case_build, corpus, tmp_path):
     write_shard(folder / "fineweb_train_000000.bin", load_split(case_build["data_path"], "train")[:20_000])
     cfg = load_config("tiny", vocab_size=512, iterations=2, data_path=str(folder),
                       tokenizer_path=case_build["tokenizer_path"], out_dir=str(tmp_path), run_id="case")
-    summary = train(cfg, {}, progress=False, echo=False)
+    summary = train_and_export(cfg, {}, packed_code, progress=False, echo=False)
     raw = sum(len(t.encode("utf-8")) for t in corpus[1][:keep])
     assert summary["bytes"] == raw
     res = evaluate_artifact(summary["artifact"], device="cpu")

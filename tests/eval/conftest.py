@@ -22,7 +22,7 @@ def tiny_cfg():
 @pytest.fixture(scope="session")
 def tiny_model(tiny_cfg):
     """Trained enough that context helps (so sliding windows can beat non-overlapping ones)."""
-    from pgolf.train.dist import DistContext
+    from pgolf.dist import DistContext
     from pgolf.train.trainer import Trainer
 
     before = torch.get_num_threads()

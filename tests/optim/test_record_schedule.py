@@ -10,7 +10,7 @@ import torch
 from pgolf.config import load_config
 from pgolf.optim.ema import EMA
 from pgolf.optim.schedule import loop_enabled, lr_for, muon_momentum, training_fraction
-from pgolf.quant.calibrate import train_budget_ms
+from pgolf.optim.schedule import train_budget_ms
 from tests.optim.record import TrainModelCode, log_hyperparameters, record_h
 
 

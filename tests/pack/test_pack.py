@@ -14,13 +14,13 @@ from pgolf.config import RUN_FIELDS
 from pgolf.pack.builder import build_source, bundle, read_packed, recipe, run_defaults
 from pgolf.pack.diff import describe
 from pgolf.pack.entry import config_for
-from pgolf.pack.collect import _imported_names, discover, minify
+from pgolf.pack.collect import imported_names, discover, minify
 from tests.conftest import HANG_TIMEOUT
 
 
 def test_imports_are_followed_inside_functions_and_relative():
     src = "import os\nfrom pgolf.model import gpt\ndef f():\n    from pgolf.quant.gptq import run\n    from .sib import x\n"
-    names = _imported_names(ast.parse(src), "pgolf.artifact.export", is_pkg=False)
+    names = imported_names(ast.parse(src), "pgolf.artifact.export", is_pkg=False)
     assert {"pgolf.model", "pgolf.model.gpt", "pgolf.quant.gptq", "pgolf.artifact.sib"} <= names
     assert "os" not in names
 
@@ -104,12 +104,13 @@ def _final(log: str) -> tuple[list[str], str]:
 
 
 def test_packed_file_runs_standalone_and_matches_the_package(tmp_path, small_data):
-    from pgolf.train.trainer import train
+    from pgolf.export import train_and_export
+    from pgolf.pack.builder import packed_code
 
     data, tok = small_data
     cfg = load_config("tiny", data_path=str(data), tokenizer_path=str(tok), out_dir=str(tmp_path / "runs"),
                       run_id="pkg", seed=11, iterations=3, warmdown_iters=2)
-    summary = train(cfg, {}, echo=False)
+    summary = train_and_export(cfg, {}, packed_code, echo=False)
     run_dir = tmp_path / "runs" / "pkg"
     packed = pack_run(run_dir, tmp_path / "submission")
     assert packed == tmp_path / "submission" / "train_gpt.py"
@@ -137,12 +138,13 @@ def test_packed_file_runs_standalone_and_matches_the_package(tmp_path, small_dat
 
 def test_packed_file_under_torchrun_matches_one_process(tmp_path, small_data):
     """`torchrun --nproc_per_node=2 train_gpt.py` (gloo on CPU) trains on the same global batch."""
-    from pgolf.train.trainer import train
+    from pgolf.export import train_and_export
+    from pgolf.pack.builder import packed_code
 
     data, tok = small_data
     cfg = load_config("tiny", data_path=str(data), tokenizer_path=str(tok), out_dir=str(tmp_path / "runs"),
                       run_id="one", seed=5, iterations=3, warmdown_iters=2, grad_accum_total=2)
-    train(cfg, {}, echo=False)
+    train_and_export(cfg, {}, packed_code, echo=False)
     packed = pack_run(tmp_path / "runs" / "one", tmp_path / "submission")
     work = tmp_path / "empty"
     work.mkdir()

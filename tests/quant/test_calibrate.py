@@ -12,7 +12,8 @@ import pgolf.data.shards as shards
 from pgolf.config import load_config, validate
 from pgolf.data.loader import BatchLoader
 from pgolf.errors import PgolfError
-from pgolf.quant.calibrate import RandomWindows, calibrate, reserve_rule, resolve_reserve, train_budget_ms
+from pgolf.optim.schedule import train_budget_ms
+from pgolf.quant.calibrate import RandomWindows, calibrate, reserve_rule, resolve_reserve
 from tests.conftest import HANG_TIMEOUT
 
 
@@ -45,13 +46,14 @@ def test_calibration_reads_training_shards_only(small_data, monkeypatch):
 
 
 def test_gptq_run_end_to_end_and_size_command(small_data, tmp_path):
-    from pgolf.train.trainer import train
+    from pgolf.export import train_and_export
+    from pgolf.pack.builder import packed_code
 
     data, tok = small_data
     cfg = load_config("tiny", data_path=str(data), tokenizer_path=str(tok), out_dir=str(tmp_path), run_id="g",
                       iterations=3, warmdown_iters=2, quant_scheme="gptq", gptq_calib_batches=2,
                       quant_keep_float_numel=1024, lqer_rank=2, lqer_top_k=2, artifact_codecs="zlib,lzma")
-    summary = train(cfg, {}, echo=False)
+    summary = train_and_export(cfg, {}, packed_code, echo=False)
     log = (tmp_path / "g" / "train.log").read_text()
     assert re.search(r"^gptq_calibration batches:2 source:loader time:\d+ms", log, re.M)
     assert re.search(r"^final_gptq_roundtrip_exact val_loss:\S+ val_bpb:\S+$", log, re.M)

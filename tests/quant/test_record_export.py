@@ -115,13 +115,14 @@ def test_a_tiny_run_with_the_record_export(small_data, tmp_path, lrzip):
     from pgolf.artifact.codecs import requirements
     from pgolf.artifact.container import read_artifact
     from pgolf.config import PRESETS
-    from pgolf.train.trainer import train
+    from pgolf.export import train_and_export
+    from pgolf.pack.builder import packed_code
 
     data, tok = small_data
     export = {k: v for k, v in PRESETS["record"].items() if k.startswith(("quant_", "gptq_", "lqer_", "artifact_"))}
     cfg = load_config("tiny", data_path=str(data), tokenizer_path=str(tok), out_dir=str(tmp_path), run_id="r",
                       max_wallclock_seconds=300, **dict(export, quant_keep_float_numel=1024, gptq_calib_batches=2))
-    summary = train(cfg, {}, echo=False)
+    summary = train_and_export(cfg, {}, packed_code, echo=False)
     run = tmp_path / "r"
     log = (run / "train.log").read_text()
     m = re.search(r"^gptq_reserve:auto one_batch:\S+ms x 2 batches x margin 1.25 \+ 0.5s = ([\d.]+)s "

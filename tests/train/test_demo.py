@@ -12,7 +12,8 @@ import time
 import pytest
 
 from pgolf.config import DEMO_STEPS, load_config
-from pgolf.train.trainer import train
+from pgolf.export import train_and_export
+from pgolf.pack.builder import packed_code
 
 STEPS = 6
 
@@ -21,7 +22,7 @@ def _demo(tmp_path, small_data, run_id: str, **kw) -> tuple[dict, list[dict]]:
     data, tok = small_data
     cfg = load_config("cpu-demo", data_path=str(data), tokenizer_path=str(tok), out_dir=str(tmp_path), run_id=run_id,
                       iterations=STEPS, warmdown_iters=3, train_batch_tokens=2048, train_log_every=1, **kw)
-    summary = train(cfg, {}, echo=False)
+    summary = train_and_export(cfg, {}, packed_code, echo=False)
     rows = [json.loads(line) for line in (tmp_path / run_id / "metrics.jsonl").read_text().splitlines()]
     return summary, rows
 

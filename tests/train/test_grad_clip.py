@@ -12,7 +12,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from pgolf.config import load_config
-from pgolf.train.dist import DistContext
+from pgolf.dist import DistContext
 from pgolf.train.trainer import Trainer
 from tests.conftest import MINI_DATASET
 

@@ -7,7 +7,7 @@ import torch
 
 from pgolf.config import load_config
 from pgolf.data.segments import cu_seqlens
-from pgolf.train.dist import DistContext
+from pgolf.dist import DistContext
 from pgolf.train.trainer import Trainer
 
 

@@ -93,7 +93,8 @@ def test_wandb_offline_mirrors_the_run(tmp_path, small_data, one_thread):
 
 
 def test_tracker_setting_is_checked_and_needs_the_command_line(tmp_path, small_data):
-    from pgolf.train.trainer import train
+    from pgolf.export import train_and_export
+    from pgolf.pack.builder import packed_code
 
     with pytest.raises(PgolfError, match="tracker='mlflow'; choose from none, tensorboard, wandb"):
         load_config("tiny", tracker="mlflow")
@@ -102,7 +103,7 @@ def test_tracker_setting_is_checked_and_needs_the_command_line(tmp_path, small_d
     data, tok = small_data
     cfg = load_config("tiny", data_path=str(data), tokenizer_path=str(tok), out_dir=str(tmp_path), tracker="tensorboard")
     with pytest.raises(PgolfError, match="pgolf train"):
-        train(cfg, {})
+        train_and_export(cfg, {}, packed_code)
     assert not any(tmp_path.iterdir())  # refused before a run folder exists
 
 
