@@ -94,23 +94,25 @@ def test_every_problem_is_named_in_the_one_line():
 
 
 def test_the_batch_must_split_over_the_ranks_of_the_run(tmp_path):
-    from pgolf.train.trainer import train
+    from pgolf.export import train_and_export
+    from pgolf.pack.builder import packed_code
 
     cfg = load_config("tiny", out_dir=str(tmp_path / "runs"), run_id="r")  # grad_accum_total=2
     assert validate(cfg, world_size=2) is cfg
     with pytest.raises(PgolfError, match="grad_accum_total=2 is not divisible by world size 3"):
         validate(cfg, world_size=3)
     with pytest.raises(PgolfError, match="not divisible by world size 3"):  # train refuses before setup
-        train(cfg, {"WORLD_SIZE": "3", "RANK": "0", "LOCAL_RANK": "0"})
+        train_and_export(cfg, {"WORLD_SIZE": "3", "RANK": "0", "LOCAL_RANK": "0"}, packed_code)
     assert not (tmp_path / "runs").exists()
 
 
 def test_a_backend_the_device_rules_out_fails_before_any_run_folder(tmp_path):
-    from pgolf.train.trainer import train
+    from pgolf.export import train_and_export
+    from pgolf.pack.builder import packed_code
 
     cfg = load_config("tiny", attn_backend="varlen", device="cpu", out_dir=str(tmp_path / "runs"), run_id="r")
     with pytest.raises(PgolfError, match="attn_backend=varlen needs CUDA"):
-        train(cfg, {})
+        train_and_export(cfg, {}, packed_code)
     assert not (tmp_path / "runs").exists()
 
 
