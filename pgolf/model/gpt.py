@@ -21,6 +21,11 @@ Test-time training hooks in through ``adapters`` (``hidden`` / ``forward_logits`
 in the order the blocks run) consults for its Q, K, V, output and MLP (see ``attention.py`` and
 ``mlp.py``), and the head once (``kind="head"``, slot 0, on the final normed hidden state; the
 delta is added before the soft-cap). None (the default) is the plain model.
+
+Depth recurrence is the ``looping`` argument of ``forward`` / ``forward_logits`` / ``hidden``,
+whatever the train/eval mode: True (the default) runs the looped layer sequence, the model that
+is evaluated, exported and test-time trained; False runs each layer once, as the trainer does
+before ``loop_enable_frac``. With ``loop_extra=0`` both are the same model.
 """
 
 from __future__ import annotations
@@ -106,7 +111,6 @@ class GPT(nn.Module):
         self.lane_post = nn.Parameter(torch.ones(cfg.num_layers, 2, 2)) if lanes else None
         # (encoder, decoder) layer sequences without and with the loop, fixed for the graph
         self._halves = {looping: halves(cfg, looping) for looping in (False, True)}
-        self.loop_active = False  # the trainer switches depth recurrence on; eval mode always loops
         self.num_virtual_layers = sum(map(len, self._halves[True]))  # blocks run per looped forward
         self.reset_parameters()
 
@@ -139,13 +143,13 @@ class GPT(nn.Module):
         return torch.lerp(w, x, torch.sigmoid(self.skip_gates[d].to(x.dtype)))
 
     def hidden(self, input_ids: torch.Tensor, cu_seqlens: torch.Tensor | None = None,
-               max_seqlen: int = 0, adapters=None) -> torch.Tensor:
+               max_seqlen: int = 0, adapters=None, looping: bool = True) -> torch.Tensor:
         cfg = self.cfg
         x = self.embed(input_ids)
         mask = build_mask(input_ids, cfg.doc_isolation, cfg.attn_window, cfg.bos_id, cfg.attn_backend,
                           cu_seqlens, max_seqlen)
         ve = self.value_embed(input_ids).to(x.dtype) if self.value_embed is not None else None
-        encoder, decoder = self._halves[self.loop_active or not self.training]
+        encoder, decoder = self._halves[looping]
         x0, skips = x, []
         for slot, i in enumerate(encoder):
             x = self.blocks[i](x, x0, mask, ve, adapters, slot)
@@ -179,14 +183,14 @@ class GPT(nn.Module):
         return cap * torch.tanh(z / cap) if cap > 0 else z
 
     def forward_logits(self, input_ids: torch.Tensor, cu_seqlens: torch.Tensor | None = None,
-                       max_seqlen: int = 0, adapters=None) -> torch.Tensor:
+                       max_seqlen: int = 0, adapters=None, looping: bool = True) -> torch.Tensor:
         """Float32 logits (B, T, vocab) for token ids (B, T); ``cu_seqlens`` see ``masks.py``,
-        ``adapters`` the module docstring."""
-        return self.logits(self.hidden(input_ids, cu_seqlens, max_seqlen, adapters), adapters)
+        ``adapters`` and ``looping`` the module docstring."""
+        return self.logits(self.hidden(input_ids, cu_seqlens, max_seqlen, adapters, looping), adapters)
 
     def forward(self, input_ids: torch.Tensor, targets: torch.Tensor, reduction: str = "mean",
-                cu_seqlens: torch.Tensor | None = None, max_seqlen: int = 0) -> torch.Tensor:
+                cu_seqlens: torch.Tensor | None = None, max_seqlen: int = 0, looping: bool = True) -> torch.Tensor:
         """Cross-entropy of ``targets`` given ``input_ids`` (both (B, T)); 'none' gives (B, T)."""
-        logits = self.forward_logits(input_ids, cu_seqlens, max_seqlen)
+        logits = self.forward_logits(input_ids, cu_seqlens, max_seqlen, looping=looping)
         loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1), reduction=reduction)
         return loss.view_as(targets) if reduction == "none" else loss
