@@ -50,7 +50,7 @@ def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch
 
 
 class CausalSelfAttention(nn.Module):
-    def __init__(self, dim: int, num_heads: int, num_kv_heads: int, rope_base: float, qk_gain_init: float,
+    def __init__(self, dim: int, num_heads: int, num_kv_heads: int, rope_base: float,
                  rope_dims: int = 0, xsa: bool = False, gate_dims: int = 0, gate_scale: float = 0.5,
                  value_embed: bool = False):
         super().__init__()
@@ -61,16 +61,15 @@ class CausalSelfAttention(nn.Module):
         self.c_k = nn.Linear(dim, kv_dim, bias=False)
         self.c_v = nn.Linear(dim, kv_dim, bias=False)
         self.proj = nn.Linear(dim, dim, bias=False)
-        self.proj.zero_init = True
-        self.q_gain = nn.Parameter(torch.full((num_heads,), qk_gain_init))
+        self.q_gain = nn.Parameter(torch.empty(num_heads))
         self.rope_dims = rope_dims if 0 < rope_dims < self.head_dim else self.head_dim
         self.rotary = Rotary(self.rope_dims, rope_base)
         self.xsa = xsa
         self.gate_dims, self.gate_scale = gate_dims, gate_scale
         if gate_dims:
-            self.gate = nn.Parameter(torch.zeros(num_heads, gate_dims))
+            self.gate = nn.Parameter(torch.empty(num_heads, gate_dims))
             self.gate.optim_group = "scalar"
-        self.ve_gain = nn.Parameter(torch.ones(1)) if value_embed else None
+        self.ve_gain = nn.Parameter(torch.empty(1)) if value_embed else None
 
     def _rope(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
         r = self.rope_dims

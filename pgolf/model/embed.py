@@ -26,8 +26,8 @@ class SmearGate(nn.Module):
     def __init__(self, gate_dims: int, bos_id: int):
         super().__init__()
         self.gate_dims, self.bos_id = gate_dims, bos_id
-        self.weight = nn.Parameter(torch.zeros(gate_dims))
-        self.lam = nn.Parameter(torch.zeros(1))
+        self.weight = nn.Parameter(torch.empty(gate_dims))
+        self.lam = nn.Parameter(torch.empty(1))
 
     def forward(self, x: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
         g = self.lam.to(x.dtype) * torch.sigmoid(x[..., : self.gate_dims] @ self.weight.to(x.dtype))
@@ -46,10 +46,8 @@ class BigramHash(nn.Module):
         super().__init__()
         self.buckets, self.bos_id = buckets, bos_id
         self.table = nn.Embedding(buckets, dim)
-        nn.init.normal_(self.table.weight, std=0.02)
         self.table.weight.optim_group = "embed"
         self.proj = nn.Linear(dim, model_dim, bias=False)
-        nn.init.zeros_(self.proj.weight)
         self.proj.weight.optim_group = "matrix"
 
     def index(self, ids: torch.Tensor) -> torch.Tensor:
@@ -67,7 +65,6 @@ class ValueEmbedding(nn.Module):
     def __init__(self, vocab_size: int, kv_dim: int):
         super().__init__()
         self.table = nn.Embedding(vocab_size, kv_dim)
-        nn.init.normal_(self.table.weight, std=0.02)
         self.table.weight.optim_group = "embed"
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:

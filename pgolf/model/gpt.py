@@ -21,6 +21,11 @@ Test-time training hooks in through ``adapters`` (``hidden`` / ``forward_logits`
 in the order the blocks run) consults for its Q, K, V, output and MLP (see ``attention.py`` and
 ``mlp.py``), and the head once (``kind="head"``, slot 0, on the final normed hidden state; the
 delta is added before the soft-cap). None (the default) is the plain model.
+
+Depth recurrence is the ``looping`` argument of ``forward`` / ``forward_logits`` / ``hidden``,
+whatever the train/eval mode: True (the default) runs the looped layer sequence, the model that
+is evaluated, exported and test-time trained; False runs each layer once, as the trainer does
+before ``loop_enable_frac``. With ``loop_extra=0`` both are the same model.
 """
 
 from __future__ import annotations
@@ -34,28 +39,26 @@ from torch import nn
 from pgolf.config import Config, validate
 from pgolf.model.attention import CausalSelfAttention
 from pgolf.model.embed import BigramHash, SmearGate, ValueEmbedding
+from pgolf.model.init import init_weights
 from pgolf.layout import halves, num_skips
 from pgolf.model.masks import build_mask
 from pgolf.model.mlp import MLP
-
-LANE_RESID_INIT = 1.1  # the record's init of each lane's residual multiplier
-
 
 class Block(nn.Module):
     def __init__(self, cfg: Config, layer: int = 0):
         super().__init__()
         dim, L = cfg.model_dim, cfg.num_layers
         self.attn = CausalSelfAttention(
-            dim, cfg.num_heads, cfg.num_kv_heads, cfg.rope_base, cfg.qk_gain_init,
+            dim, cfg.num_heads, cfg.num_kv_heads, cfg.rope_base,
             rope_dims=cfg.rope_dims, xsa=layer >= L - cfg.xsa_last_n,
             gate_dims=cfg.gate_window if cfg.attn_gate else 0, gate_scale=cfg.attn_gate_scale,
             value_embed=layer >= L - cfg.value_embed_last_n,
         )
         self.mlp = MLP(dim, cfg.mlp_mult, cfg.mlp_act, cfg.mlp_leaky_slope)
-        self.attn_scale = nn.Parameter(torch.ones(dim))
-        self.mlp_scale = nn.Parameter(torch.ones(dim))
+        self.attn_scale = nn.Parameter(torch.empty(dim))
+        self.mlp_scale = nn.Parameter(torch.empty(dim))
         # resid_mix[0] scales the stream, resid_mix[1] adds the embedding x0
-        self.resid_mix = nn.Parameter(torch.stack([torch.ones(dim), torch.zeros(dim)]))
+        self.resid_mix = nn.Parameter(torch.empty(2, dim))
         self.norm_scale = 1.0 / math.sqrt(layer + 1) if cfg.ln_scale else None
 
     def norm(self, x: torch.Tensor) -> torch.Tensor:
@@ -89,40 +92,29 @@ class GPT(nn.Module):
         super().__init__()
         validate(cfg)
         self.cfg = cfg
+        # PyTorch's own default inits at construction are discarded (the RNG is rewound after):
+        # init_weights (init.py) draws every initial value, in its stated order
+        rng = torch.get_rng_state()
         self.tok_emb = nn.Embedding(cfg.vocab_size, cfg.model_dim)
         self.blocks = nn.ModuleList(Block(cfg, i) for i in range(cfg.num_layers))
         n_skip = num_skips(cfg)
-        self.skip_weights = nn.Parameter(torch.ones(n_skip, cfg.model_dim))
+        self.skip_weights = nn.Parameter(torch.empty(n_skip, cfg.model_dim))
         self.lm_head = None if cfg.tie_embeddings else nn.Linear(cfg.model_dim, cfg.vocab_size, bias=False)
-        # record options, built after the baseline's modules so its init is unchanged
-        self.skip_gates = nn.Parameter(torch.zeros(n_skip, cfg.model_dim)) if cfg.unet_skip_gates else None
+        # record options
+        self.skip_gates = nn.Parameter(torch.empty(n_skip, cfg.model_dim)) if cfg.unet_skip_gates else None
         self.bigram = BigramHash(cfg.bigram_buckets, cfg.bigram_dim, cfg.model_dim, cfg.bos_id) if cfg.bigram_buckets else None
         self.smear = SmearGate(cfg.gate_window, cfg.bos_id) if cfg.smear_gate else None
         kv_dim = cfg.num_kv_heads * cfg.head_dim
         self.value_embed = ValueEmbedding(cfg.vocab_size, kv_dim) if cfg.value_embed_last_n > 0 else None
         # lane parameters: one row per layer, as the record holds them (rows of non-lane layers unused)
         lanes = cfg.parallel_from >= 0
-        self.lane_resid = nn.Parameter(torch.full((cfg.num_layers, 2), LANE_RESID_INIT)) if lanes else None
-        self.lane_post = nn.Parameter(torch.ones(cfg.num_layers, 2, 2)) if lanes else None
+        self.lane_resid = nn.Parameter(torch.empty(cfg.num_layers, 2)) if lanes else None
+        self.lane_post = nn.Parameter(torch.empty(cfg.num_layers, 2, 2)) if lanes else None
         # (encoder, decoder) layer sequences without and with the loop, fixed for the graph
         self._halves = {looping: halves(cfg, looping) for looping in (False, True)}
-        self.loop_active = False  # the trainer switches depth recurrence on; eval mode always loops
         self.num_virtual_layers = sum(map(len, self._halves[True]))  # blocks run per looped forward
-        self.reset_parameters()
-
-    @torch.no_grad()
-    def reset_parameters(self) -> None:
-        std = self.cfg.tied_embed_init_std if self.cfg.tie_embeddings else 1.0
-        nn.init.normal_(self.tok_emb.weight, std=std)
-        for m in self.modules():
-            if isinstance(m, nn.Linear) and getattr(m, "zero_init", False):
-                nn.init.zeros_(m.weight)
-        if self.lm_head is not None:
-            nn.init.zeros_(self.lm_head.weight)
-        if self.cfg.orthogonal_init:
-            for b in self.blocks:
-                for lin in (b.attn.c_q, b.attn.c_k, b.attn.c_v, b.mlp.fc):
-                    nn.init.orthogonal_(lin.weight)
+        torch.set_rng_state(rng)
+        init_weights(self)
 
     def embed(self, input_ids: torch.Tensor) -> torch.Tensor:
         x = self.tok_emb(input_ids)
@@ -139,13 +131,13 @@ class GPT(nn.Module):
         return torch.lerp(w, x, torch.sigmoid(self.skip_gates[d].to(x.dtype)))
 
     def hidden(self, input_ids: torch.Tensor, cu_seqlens: torch.Tensor | None = None,
-               max_seqlen: int = 0, adapters=None) -> torch.Tensor:
+               max_seqlen: int = 0, adapters=None, looping: bool = True) -> torch.Tensor:
         cfg = self.cfg
         x = self.embed(input_ids)
         mask = build_mask(input_ids, cfg.doc_isolation, cfg.attn_window, cfg.bos_id, cfg.attn_backend,
                           cu_seqlens, max_seqlen)
         ve = self.value_embed(input_ids).to(x.dtype) if self.value_embed is not None else None
-        encoder, decoder = self._halves[self.loop_active or not self.training]
+        encoder, decoder = self._halves[looping]
         x0, skips = x, []
         for slot, i in enumerate(encoder):
             x = self.blocks[i](x, x0, mask, ve, adapters, slot)
@@ -179,14 +171,14 @@ class GPT(nn.Module):
         return cap * torch.tanh(z / cap) if cap > 0 else z
 
     def forward_logits(self, input_ids: torch.Tensor, cu_seqlens: torch.Tensor | None = None,
-                       max_seqlen: int = 0, adapters=None) -> torch.Tensor:
+                       max_seqlen: int = 0, adapters=None, looping: bool = True) -> torch.Tensor:
         """Float32 logits (B, T, vocab) for token ids (B, T); ``cu_seqlens`` see ``masks.py``,
-        ``adapters`` the module docstring."""
-        return self.logits(self.hidden(input_ids, cu_seqlens, max_seqlen, adapters), adapters)
+        ``adapters`` and ``looping`` the module docstring."""
+        return self.logits(self.hidden(input_ids, cu_seqlens, max_seqlen, adapters, looping), adapters)
 
     def forward(self, input_ids: torch.Tensor, targets: torch.Tensor, reduction: str = "mean",
-                cu_seqlens: torch.Tensor | None = None, max_seqlen: int = 0) -> torch.Tensor:
+                cu_seqlens: torch.Tensor | None = None, max_seqlen: int = 0, looping: bool = True) -> torch.Tensor:
         """Cross-entropy of ``targets`` given ``input_ids`` (both (B, T)); 'none' gives (B, T)."""
-        logits = self.forward_logits(input_ids, cu_seqlens, max_seqlen)
+        logits = self.forward_logits(input_ids, cu_seqlens, max_seqlen, looping=looping)
         loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1), reduction=reduction)
         return loss.view_as(targets) if reduction == "none" else loss

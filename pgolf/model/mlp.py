@@ -18,7 +18,6 @@ class MLP(nn.Module):
         hidden = int(mult * dim)
         self.fc = nn.Linear(dim, hidden, bias=False)
         self.proj = nn.Linear(hidden, dim, bias=False)
-        self.proj.zero_init = True
         self.act, self.slope = act, slope
 
     def forward(self, x: torch.Tensor, adapters=None, slot: int = 0) -> torch.Tensor:

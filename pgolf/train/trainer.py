@@ -100,19 +100,21 @@ class Trainer:
         self.packed_segments = cfg.train_loader == "packed" and cfg.doc_isolation
         self.autocast = pdist.autocast(ctx.device)
         self.ema = EMA(self.model, cfg.ema_decay) if cfg.ema_decay > 0 else None
+        self.looping = False  # depth recurrence in the training forward: off until loop_enable_frac
 
-    def _update_loop(self, step: int, elapsed_ms: float) -> None:
-        """Switch depth recurrence on once training passes loop_enable_frac (every rank agrees)."""
+    def _update_recurrence(self, step: int, elapsed_ms: float) -> None:
+        """Switch depth recurrence on once training passes loop_enable_frac (every rank agrees);
+        each step passes ``self.looping`` to the model's forward."""
         cfg = self.cfg
-        if cfg.loop_extra <= 0 or self.model.loop_active:
+        if cfg.loop_extra <= 0 or self.looping:
             return
-        self.model.loop_active = pdist.any_rank(loop_enabled(cfg, step, elapsed_ms, schedule_budget_ms(cfg)), self.ctx.device)
+        self.looping = pdist.any_rank(loop_enabled(cfg, step, elapsed_ms, schedule_budget_ms(cfg)), self.ctx.device)
 
     def step(self, step: int, elapsed_ms: float) -> torch.Tensor:
         cfg = self.cfg
         for opt in self.opts:
             opt.zero_grad(set_to_none=True)
-        self._update_loop(step, elapsed_ms)
+        self._update_recurrence(step, elapsed_ms)
         # grad_clip_scope=rank: each rank clips its own gradient, then the ranks average them
         rank_clip = cfg.grad_clip_norm > 0 and cfg.grad_clip_scope == "rank" and self.ctx.distributed
         total = torch.zeros((), device=self.ctx.device)
@@ -127,7 +129,7 @@ class Trainer:
             sync = contextlib.nullcontext() if (reduce_now or not self.ctx.distributed) else self.net.no_sync()
             with sync:
                 with self.autocast:
-                    loss = self.net(x, y, **seg)
+                    loss = self.net(x, y, looping=self.looping, **seg)
                 (loss / self.accum).backward()
             total += loss.detach()
         mult = lr_for(cfg, step, elapsed_ms, schedule_budget_ms(cfg))
@@ -155,13 +157,13 @@ class Trainer:
         opt_states = [copy.deepcopy(o.state_dict()) for o in self.opts]
         for s in range(steps):
             if self.cfg.loop_extra > 0:  # compile the looped graph too, in the second half
-                self.model.loop_active = s >= steps // 2
+                self.looping = s >= steps // 2
             self.step(s, 0.0)
         self.model.load_state_dict(model_state)
         for opt, st in zip(self.opts, opt_states):
             opt.load_state_dict(st)
         self.loader.reset()
-        self.model.loop_active = False
+        self.looping = False
         if self.ema is not None:
             self.ema = EMA(self.model, self.cfg.ema_decay)
         pdist.sync(self.ctx.device)

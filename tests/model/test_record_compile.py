@@ -22,8 +22,7 @@ def test_record_training_step_has_no_graph_breaks():
     compiled = torch.compile(model, fullgraph=True, backend="eager", dynamic=False)
     ids = _ids()
     for loop in (False, True):
-        model.loop_active = loop
-        compiled(ids, torch.roll(ids, -1, 1)).backward()
+        compiled(ids, torch.roll(ids, -1, 1), looping=loop).backward()
     model.eval()
     with torch.no_grad():
         assert torch.equal(compiled(ids, ids, reduction="none"), model(ids, ids, reduction="none"))

@@ -143,19 +143,38 @@ def test_virtual_layers_and_skips_follow_the_record_layout():
     assert num_skips(load_config("record")) == 8 and num_skips(load_config("baseline")) == 4
 
 
-def test_loop_is_off_in_training_until_switched_on_and_always_on_in_eval():
+def test_depth_recurrence_follows_the_looping_argument_not_the_mode():
     model = _model(**FEATURES["loop"])
+    assert not hasattr(model, "loop_active")
     ids = _ids()
-    eval_out = model.forward_logits(ids)
+    looped = model.forward_logits(ids)  # the default: the looped model
+    assert torch.equal(model.forward_logits(ids, looping=True), looped)
+    plain = model.forward_logits(ids, looping=False)
+    assert not torch.equal(plain, looped)
     model.train()
-    assert not torch.equal(model.forward_logits(ids), eval_out)
-    model.loop_active = True
-    assert torch.equal(model.forward_logits(ids), eval_out)
+    assert torch.equal(model.forward_logits(ids), looped)
+    assert torch.equal(model.forward_logits(ids, looping=False), plain)
+    tgt = torch.roll(ids, -1, 1)
+    assert torch.equal(model(ids, tgt, looping=False), model.eval()(ids, tgt, looping=False))
+    # without extra passes the argument changes nothing
+    flat = _model()
+    assert torch.equal(flat.forward_logits(ids, looping=False), flat.forward_logits(ids, looping=True))
+
+
+def test_unlooped_forward_is_causal_and_isolates_documents():
+    model = _model(**FEATURES["loop_and_lanes"], doc_isolation=True)
+    ids = _ids()
+    base = model.forward_logits(ids, looping=False)
+    pert = ids.clone()
+    pert[:, 5] = (pert[:, 5] + 1) % 1024  # row 0: inside its first document (BOS at 0 and 9)
+    out = model.forward_logits(pert, looping=False)
+    assert torch.equal(out[:, :5], base[:, :5])
+    assert torch.equal(out[0, 9:], base[0, 9:])
+    assert not torch.equal(out[:, 5], base[:, 5])
 
 
 def test_gradients_reach_every_parameter_of_the_record_model():
     model = _model(RECORD_SMOKE).train()
-    model.loop_active = True
     ids = _ids(T=32)
     model(ids, torch.roll(ids, -1, 1)).backward()
     missing = [n for n, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
@@ -166,9 +185,8 @@ def _skip_rows_with_gradient(loop):
     torch.manual_seed(0)
     cfg = load_config("tiny", num_layers=11, loop_start=3, loop_end=6, loop_extra=2)
     model = _jitter(pgolf.build_model(cfg)).train()
-    model.loop_active = loop
     ids = _ids(T=16)
-    model(ids, torch.roll(ids, -1, 1)).backward()
+    model(ids, torch.roll(ids, -1, 1), looping=loop).backward()
     return (model.skip_weights.grad.abs().sum(dim=-1) > 0).tolist()
 
 
