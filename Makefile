@@ -3,24 +3,30 @@ PY      ?= python3
 VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
+TESTS   := $(VENV)/.installed-tests
 MIRROR  ?= ../shared/fineweb-mini/datasets
 
 .PHONY: demo test install clean
 
+# pgolf with the plots extra: what `make demo` needs (`pgolf run` draws curves.png)
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	# torch first, pinned: a CPU machine then never pulls the CUDA wheels
 	$(BIN)/pip install -q torch==2.13.0
-	# the plots and track extras too: `pgolf plot`, curves.png, and the tracker tests need them
-	$(BIN)/pip install -q -e '.[test,plots,track]'
+	$(BIN)/pip install -q -e '.[plots]'
 	touch $(STAMP)
 
-install: $(STAMP)
+# the test and track extras on top: pytest, scipy, and the tracker tests' tensorboard and wandb
+$(TESTS): $(STAMP)
+	$(BIN)/pip install -q -e '.[test,plots,track]'
+	touch $(TESTS)
+
+install: $(TESTS)
 
 demo: $(STAMP)
 	$(BIN)/pgolf run --mirror $(MIRROR)
 
-test: $(STAMP)
+test: $(TESTS)
 	$(BIN)/python -m pytest tests
 
 clean:
