@@ -69,12 +69,25 @@ def _items(items) -> dict:
     return {i.key or "/".join(i.nested_key): json.loads(i.value_json) for i in items}
 
 
+def _finished_log(log, patience: float = 120.0):
+    """The records of a W&B log once its writer is done: W&B's service process writes the file
+    after ``run.finish()`` returns, so wait (a hang guard, not a speed test) for its exit record."""
+    import time
+
+    deadline = time.monotonic() + patience
+    while True:
+        records = read_wandb_records(log)
+        if any(r.WhichOneof("record_type") == "exit" for r in records) or time.monotonic() > deadline:
+            return records
+        time.sleep(0.2)
+
+
 def test_wandb_offline_mirrors_the_run(tmp_path, small_data, one_thread):
     pytest.importorskip("wandb")
     run_dir, rows, summary = _tiny_run(tmp_path, small_data, "wb", "tracker=wandb", "wandb_project=pgolf-test")
     (offline,) = (run_dir / "wandb").glob("offline-run-*")  # offline by default: no network, synced later
     (log,) = offline.glob("run-*.wandb")
-    records = read_wandb_records(log)
+    records = _finished_log(log)
     history = [_items(r.history.item) for r in records if r.WhichOneof("record_type") == "history"]
     for key in ("train_loss", "val_bpb"):
         want = [(r["step"], r[key]) for r in rows if key in r]
