@@ -225,6 +225,21 @@ def recipe_of(config: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in config.items() if k not in RUN_FIELDS}
 
 
+# Where the official layout keeps the data and the tokenizer, relative to the working folder.
+RELATIVE_DIRS = {"data_path": "data/datasets", "tokenizer_path": "data/tokenizers"}
+
+
+def portable(config: dict[str, Any]) -> dict[str, Any]:
+    """``config`` as a file handed to other machines states it: the data and the tokenizer by
+    their names under the official relative folders (no local paths), ``run_id`` and ``out_dir``
+    at their defaults. The seed stays: score-first TTT draws its adapters from it."""
+    base = Config().to_dict()
+    out = dict(config, run_id=base["run_id"], out_dir=base["out_dir"])
+    for key, folder in RELATIVE_DIRS.items():
+        out[key] = f"{folder}/{Path(config[key]).name}"
+    return out
+
+
 # The string fields with a fixed set of values, from their Literal types: field -> the values.
 CHOICES: dict[str, tuple[str, ...]] = {
     name: get_args(t) for name, t in get_type_hints(Config).items() if get_origin(t) is Literal

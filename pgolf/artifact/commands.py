@@ -75,6 +75,7 @@ def export_checkpoint(path: str | Path, overrides: dict | None = None, out: str 
 def load_qstate(path: Path, overrides: dict):
     """(qstate, config dict, how) for a run folder, a model file or a checkpoint."""
     from pgolf.artifact.container import read_artifact
+    from pgolf.config import portable
     from pgolf.quant.scheme import quantize_for_export
 
     ckpt = model = None
@@ -96,7 +97,7 @@ def load_qstate(path: Path, overrides: dict):
     how = f"{cfg.quant_scheme} quantization of {ckpt}"
     if cfg.quant_scheme == "gptq":
         how += " (no calibration data here: round-to-nearest symbols)"
-    return quantize_for_export(state, cfg), cfg.to_dict(), how
+    return quantize_for_export(state, cfg), portable(cfg.to_dict()), how
 
 
 def register(sub) -> None:

@@ -8,17 +8,18 @@ import torch
 from torch import nn
 
 from pgolf.artifact.container import read_artifact, write_artifact
-from pgolf.config import Config
+from pgolf.config import Config, portable
 from pgolf.quant.quantize import dequantize_state_dict
 from pgolf.quant.scheme import quantize_for_export
 
 
 def export_model(model: nn.Module, cfg: Config, path: str | Path, hessians: dict | None = None) -> int:
-    """Write the artifact for ``model`` (``hessians`` from calibration feed GPTQ); returns its bytes."""
+    """Write the artifact for ``model`` (``hessians`` from calibration feed GPTQ); returns its bytes.
+    The file states the config without local paths or run names (``config.portable``)."""
     state = {k: v.detach() for k, v in model.state_dict().items()}
     if cfg.quant_scheme == "int8_zlib" or not hessians:
         state = {k: v.cpu() for k, v in state.items()}
-    return write_artifact(path, quantize_for_export(state, cfg, hessians), cfg.to_dict())
+    return write_artifact(path, quantize_for_export(state, cfg, hessians), portable(cfg.to_dict()))
 
 
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, Config]:

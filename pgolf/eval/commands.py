@@ -41,7 +41,7 @@ def register(sub) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("artifact", help="the model file written by training (runs/<id>/model.pgolf)")
-    p.add_argument("--data", help="dataset folder or fetch root (default: the run's data_path)")
+    p.add_argument("--data", help="dataset folder or fetch root (default: the data of the run folder the file is in, else data/datasets/NAME)")
     p.add_argument("--tokenizer", help="SentencePiece model (default: from the data's manifest)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--seq-len", type=int, default=0, metavar="L", help="eval window length (default: the run's)")

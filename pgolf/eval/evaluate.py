@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -15,6 +16,17 @@ from pgolf.data.sidecar import target_bytes_for
 from pgolf.errors import PgolfError
 from pgolf.eval.strategy import evaluate_model
 from pgolf import dist as pdist
+
+
+def run_data_paths(artifact: str | Path, cfg: Config) -> tuple[str, str]:
+    """The data and tokenizer an eval without ``--data`` reads: those of the run folder the
+    artifact sits in (its ``config.json``), else the artifact's own, which name the official
+    relative folders (a model file carries no local paths)."""
+    try:
+        run = json.loads((Path(artifact).parent / "config.json").read_text())
+        return str(run["data_path"]), str(run["tokenizer_path"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return cfg.data_path, cfg.tokenizer_path
 
 
 def evaluate_artifact(
@@ -32,13 +44,20 @@ def evaluate_artifact(
     """Load, dequantize and score the val split (all of it unless ``max_tokens``).
 
     ``overrides`` are eval Config fields (eval_stride, eval_doc_aware, ttt_*); ``data`` defaults
-    to the run's data_path; ``environ`` carries torchrun's RANK / WORLD_SIZE for a distributed eval.
+    to the run's (:func:`run_data_paths`); ``environ`` carries torchrun's RANK / WORLD_SIZE for a distributed eval.
     """
     t0 = time.perf_counter()
     _, config = read_artifact(artifact)
     cfg = validate(Config.from_dict(config).replace(device=device, **(overrides or {})))
-    dataset_dir, found_tok = resolve_data(data or cfg.data_path, cfg.vocab_size)
-    tok = Path(tokenizer) if tokenizer else (found_tok or Path(cfg.tokenizer_path))
+    run_data, run_tok = run_data_paths(artifact, cfg)
+    if data:
+        dataset_dir, found_tok = resolve_data(data, cfg.vocab_size)
+    else:
+        try:
+            dataset_dir, found_tok = resolve_data(run_data, cfg.vocab_size)
+        except PgolfError as e:
+            raise PgolfError(f"{e}; pass --data") from None
+    tok = Path(tokenizer) if tokenizer else (found_tok or Path(run_tok))
     if not tok.is_file():
         raise PgolfError(f"{tok}: tokenizer not found (pass --tokenizer)")
     ctx = pdist.setup(cfg, environ or {})

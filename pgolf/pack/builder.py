@@ -17,7 +17,7 @@ import lzma
 from pathlib import Path
 from typing import Any
 
-from pgolf.config import RUN_FIELDS, Config, recipe_of
+from pgolf.config import RUN_FIELDS, Config, portable, recipe_of
 from pgolf.io import atomic_write
 from pgolf.pack.collect import ENTRY, discover, drop_unused_imports, minify, names_used_from
 
@@ -25,7 +25,6 @@ from pgolf.pack.collect import ENTRY, discover, drop_unused_imports, minify, nam
 # (the Config's, with the data and tokenizer under the official relative folders, keeping only
 # their names so a run on other data, sp8192 or case, still names it) and the environment sets
 # them at run time. So every seed of one recipe gets byte-identical files.
-RELATIVE_DIRS = {"data_path": "data/datasets", "tokenizer_path": "data/tokenizers"}
 
 LOADER = '''\
 # -*- coding: latin-1 -*-
@@ -63,11 +62,8 @@ def recipe(config: dict[str, Any]) -> dict[str, Any]:
 
 def run_defaults(config: dict[str, Any]) -> dict[str, Any]:
     """The per-run fields as the packed file states them: Config defaults, data under ``data/``."""
-    cfg, base = Config.from_dict(config).to_dict(), Config().to_dict()
-    out = {k: base[k] for k in RUN_FIELDS}
-    for key, folder in RELATIVE_DIRS.items():
-        out[key] = f"{folder}/{Path(cfg[key]).name}"
-    return dict(sorted(out.items()))
+    cfg = portable(Config.from_dict(config).to_dict())
+    return dict(sorted({**{k: cfg[k] for k in RUN_FIELDS}, "seed": Config().seed}.items()))
 
 
 # Modules only a switched-on feature imports (lazily, under that switch): a recipe with the

@@ -4,13 +4,16 @@ checkpoint gives back the run's own artifact and score, or another export of the
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 
 from pgolf.artifact.commands import export_checkpoint
+from pgolf.artifact.container import read_artifact
 from pgolf.cli import main
-from pgolf.config import load_config
+from pgolf.config import Config, load_config
 from pgolf.errors import PgolfError
+from pgolf.eval.evaluate import evaluate_artifact
 from pgolf.export import train_and_export
 from pgolf.pack.builder import packed_code
 
@@ -34,6 +37,38 @@ def test_exporting_the_runs_checkpoint_gives_the_runs_artifact_and_score(run, tm
         (summary["val_bpb"], summary["val_loss"], summary["bytes_total"])
     assert json.loads((tmp_path / "again" / "export.json").read_text())["val_bpb"] == res["val_bpb"]
     assert "final_int8_zlib_roundtrip_exact" in (tmp_path / "again" / "export.log").read_text()
+
+
+def test_the_model_file_names_no_local_paths(run, small_data, tmp_path, one_thread):
+    run_dir, summary = run
+    data, tok = small_data
+    _, config = read_artifact(run_dir / "model.pgolf")
+    assert config["data_path"] == f"data/datasets/{data.name}" and config["tokenizer_path"] == f"data/tokenizers/{tok.name}"
+    assert (config["run_id"], config["out_dir"]) == (Config().run_id, Config().out_dir)
+    assert config["seed"] == load_config("tiny").seed  # kept: score-first TTT draws its adapters from it
+    # the same weights run elsewhere, under another name: the very same model file
+    moved = tmp_path / "a" / "much" / "longer" / "place" / data.name
+    shutil.copytree(data, moved)
+    export_checkpoint(run_dir / "checkpoint.pt", out=tmp_path / "again",
+                      overrides={"data_path": str(moved), "run_id": "another-name"})
+    assert (tmp_path / "again" / "model.pgolf").read_bytes() == (run_dir / "model.pgolf").read_bytes()
+
+
+def test_eval_without_data_reads_the_runs_data_else_the_official_folders(run, small_data, tmp_path, monkeypatch,
+                                                                          one_thread):
+    run_dir, summary = run
+    data, tok = small_data
+    monkeypatch.chdir(tmp_path)
+    assert evaluate_artifact(run_dir / "model.pgolf", device="cpu")["val_bpb"] == summary["val_bpb"]  # config.json
+    alone = tmp_path / "alone" / "model.pgolf"  # the model file without its run folder
+    alone.parent.mkdir()
+    shutil.copy(run_dir / "model.pgolf", alone)
+    with pytest.raises(PgolfError, match=f"data/datasets/{data.name}.*pass --data"):
+        evaluate_artifact(alone, device="cpu")
+    for sub, target in (("datasets", data), ("tokenizers", tok)):  # the official layout under the working folder
+        (tmp_path / "data" / sub).mkdir(parents=True, exist_ok=True)
+        (tmp_path / "data" / sub / target.name).symlink_to(target)
+    assert evaluate_artifact(alone, device="cpu")["val_bpb"] == summary["val_bpb"]
 
 
 def test_pgolf_export_with_overrides_and_json(run, tmp_path, capsys):

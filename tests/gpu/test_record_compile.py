@@ -8,7 +8,6 @@ from __future__ import annotations
 import math
 import time
 
-import pytest
 import torch
 
 import pgolf

@@ -19,7 +19,7 @@ from pgolf.data.shards import read_shard, write_shard
 from pgolf.data.sidecar import sidecar_name
 from pgolf.eval.score import score_stream
 from pgolf.model import build_model
-from tests.conftest import HANG_TIMEOUT, MINI_DATASET, MINI_TOKENIZER
+from tests.conftest import HANG_TIMEOUT
 from tests.conftest import MINI_CASEOPS_DATASET as DATA
 from tests.conftest import MINI_CASEOPS_TOKENIZER as TOKENIZER
 
