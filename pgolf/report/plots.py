@@ -57,11 +57,12 @@ def curves_png(runs, path: str | Path, title: str | None = None) -> Path:
                                   label=label if col == 0 else None)
             if run.val:
                 axes[1][col].plot([r[x] for r in run.val], [r[2] for r in run.val], color=color, lw=1.5,
-                                  marker="o", ms=4, label=None if run.train else label)
+                                  marker="o", ms=4, zorder=3, label=None if run.train else label)
             final = run.summary.get("val_bpb")
             if isinstance(final, (int, float)) and (run.val or run.train):
                 last = (run.val or run.train)[-1]
-                axes[1][col].plot([last[x]], [final], color=color, marker="*", ms=13, ls="none")
+                # under the in-training dots: the last one is often within a hair of the star
+                axes[1][col].plot([last[x]], [final], color=color, marker="*", ms=13, ls="none", alpha=0.6, zorder=2)
                 if len(runs) == 1:  # with several runs the values are in the legend
                     axes[1][col].annotate(f"{final:.4f}", (last[x], final), xytext=(-8, 8),
                                           textcoords="offset points", ha="right", fontsize=9, color=color)
