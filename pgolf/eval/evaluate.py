@@ -18,15 +18,28 @@ from pgolf.eval.strategy import evaluate_model
 from pgolf import dist as pdist
 
 
-def run_data_paths(artifact: str | Path, cfg: Config) -> tuple[str, str]:
-    """The data and tokenizer an eval without ``--data`` reads: those of the run folder the
-    artifact sits in (its ``config.json``), else the artifact's own, which name the official
+def run_data_paths(artifact: str | Path, cfg: Config) -> list[tuple[str, str]]:
+    """Where an eval without ``--data`` looks, in order, as (data, tokenizer): the run folder the
+    artifact sits in (its ``config.json``), then the artifact's own paths, which name the official
     relative folders (a model file carries no local paths)."""
+    own = (cfg.data_path, cfg.tokenizer_path)
     try:
         run = json.loads((Path(artifact).parent / "config.json").read_text())
-        return str(run["data_path"]), str(run["tokenizer_path"])
+        found = (str(run["data_path"]), str(run["tokenizer_path"]))
     except (OSError, ValueError, KeyError, TypeError):
-        return cfg.data_path, cfg.tokenizer_path
+        return [own]
+    return [found] if found == own else [found, own]
+
+
+def _default_data(artifact: str | Path, cfg: Config) -> tuple[Path, Path | None, str]:
+    """(dataset folder, tokenizer from its manifest or None, the tokenizer path that goes with it)."""
+    first = None
+    for data, tok in run_data_paths(artifact, cfg):
+        try:
+            return (*resolve_data(data, cfg.vocab_size), tok)
+        except PgolfError as e:
+            first = first or e
+    raise PgolfError(f"{first}; pass --data")
 
 
 def evaluate_artifact(
@@ -49,14 +62,11 @@ def evaluate_artifact(
     t0 = time.perf_counter()
     _, config = read_artifact(artifact)
     cfg = validate(Config.from_dict(config).replace(device=device, **(overrides or {})))
-    run_data, run_tok = run_data_paths(artifact, cfg)
     if data:
         dataset_dir, found_tok = resolve_data(data, cfg.vocab_size)
+        run_tok = cfg.tokenizer_path
     else:
-        try:
-            dataset_dir, found_tok = resolve_data(run_data, cfg.vocab_size)
-        except PgolfError as e:
-            raise PgolfError(f"{e}; pass --data") from None
+        dataset_dir, found_tok, run_tok = _default_data(artifact, cfg)
     tok = Path(tokenizer) if tokenizer else (found_tok or Path(run_tok))
     if not tok.is_file():
         raise PgolfError(f"{tok}: tokenizer not found (pass --tokenizer)")

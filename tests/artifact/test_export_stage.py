@@ -69,6 +69,11 @@ def test_eval_without_data_reads_the_runs_data_else_the_official_folders(run, sm
         (tmp_path / "data" / sub).mkdir(parents=True, exist_ok=True)
         (tmp_path / "data" / sub / target.name).symlink_to(target)
     assert evaluate_artifact(alone, device="cpu")["val_bpb"] == summary["val_bpb"]
+    # a run folder copied from another machine: its config.json names data not here, data/ has it
+    stale = json.loads((run_dir / "config.json").read_text())
+    stale.update(data_path="/elsewhere/" + data.name, tokenizer_path="/elsewhere/" + tok.name)
+    (alone.parent / "config.json").write_text(json.dumps(stale))
+    assert evaluate_artifact(alone, device="cpu")["val_bpb"] == summary["val_bpb"]
 
 
 def test_pgolf_export_with_overrides_and_json(run, tmp_path, capsys):
