@@ -19,7 +19,7 @@ from pgolf import dist as pdist
 
 
 def run_data_paths(artifact: str | Path, cfg: Config) -> list[tuple[str, str]]:
-    """Where an eval without ``--data`` looks, in order, as (data, tokenizer): the run folder the
+    """Where an eval looks, in order, as (data, tokenizer): the run folder the
     artifact sits in (its ``config.json``), then the artifact's own paths, which name the official
     relative folders (a model file carries no local paths)."""
     own = (cfg.data_path, cfg.tokenizer_path)
@@ -31,12 +31,12 @@ def run_data_paths(artifact: str | Path, cfg: Config) -> list[tuple[str, str]]:
     return [found] if found == own else [found, own]
 
 
-def _default_data(artifact: str | Path, cfg: Config) -> tuple[Path, Path | None, str]:
-    """(dataset folder, tokenizer from its manifest or None, the tokenizer path that goes with it)."""
+def _default_data(places: list[tuple[str, str]], vocab_size: int) -> tuple[Path, Path | None]:
+    """(dataset folder, tokenizer from its manifest or None) at the first of ``places`` that has one."""
     first = None
-    for data, tok in run_data_paths(artifact, cfg):
+    for data, _ in places:
         try:
-            return (*resolve_data(data, cfg.vocab_size), tok)
+            return resolve_data(data, vocab_size)
         except PgolfError as e:
             first = first or e
     raise PgolfError(f"{first}; pass --data")
@@ -62,12 +62,11 @@ def evaluate_artifact(
     t0 = time.perf_counter()
     _, config = read_artifact(artifact)
     cfg = validate(Config.from_dict(config).replace(device=device, **(overrides or {})))
-    if data:
-        dataset_dir, found_tok = resolve_data(data, cfg.vocab_size)
-        run_tok = cfg.tokenizer_path
-    else:
-        dataset_dir, found_tok, run_tok = _default_data(artifact, cfg)
-    tok = Path(tokenizer) if tokenizer else (found_tok or Path(run_tok))
+    places = run_data_paths(artifact, cfg)
+    dataset_dir, found_tok = resolve_data(data, cfg.vocab_size) if data else _default_data(places, cfg.vocab_size)
+    # the tokenizer: as given, else the data's manifest's, else the first of the run's that is here
+    tok = Path(tokenizer) if tokenizer else (found_tok or next(
+        (Path(t) for _, t in places if Path(t).is_file()), Path(places[-1][1])))
     if not tok.is_file():
         raise PgolfError(f"{tok}: tokenizer not found (pass --tokenizer)")
     ctx = pdist.setup(cfg, environ or {})

@@ -13,6 +13,7 @@ from pgolf.artifact.container import read_artifact
 from pgolf.cli import main
 from pgolf.config import Config, load_config
 from pgolf.errors import PgolfError
+from pgolf.data.paths import _manifest_root
 from pgolf.eval.evaluate import evaluate_artifact
 from pgolf.export import train_and_export
 from pgolf.pack.builder import packed_code
@@ -60,6 +61,8 @@ def test_eval_without_data_reads_the_runs_data_else_the_official_folders(run, sm
     data, tok = small_data
     monkeypatch.chdir(tmp_path)
     assert evaluate_artifact(run_dir / "model.pgolf", device="cpu")["val_bpb"] == summary["val_bpb"]  # config.json
+    assert _manifest_root(data) is None  # so the tokenizer comes from the run's config.json
+    assert evaluate_artifact(run_dir / "model.pgolf", str(data), device="cpu")["val_bpb"] == summary["val_bpb"]
     alone = tmp_path / "alone" / "model.pgolf"  # the model file without its run folder
     alone.parent.mkdir()
     shutil.copy(run_dir / "model.pgolf", alone)
